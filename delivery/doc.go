@@ -1,0 +1,82 @@
+// Package delivery is cdrgw's delivery engine: it signs, sends, times out,
+// classifies, retries and logs webhook requests, and tracks endpoint health.
+//
+// # Attempts and ids
+//
+// Every delivery has an id made by NewID ("dlv_" and a 26-character,
+// time-sortable ULID-like string). It is sent as webhook-id on every attempt
+// so that a receiver can drop duplicates: delivery is at-least-once.
+//
+// # Signing
+//
+// Requests are signed the Standard Webhooks way (https://www.standardwebhooks.com/):
+// webhook-id, webhook-timestamp (unix seconds of the attempt) and
+// webhook-signature, "v1,<base64 HMAC-SHA256 of id.timestamp.body>". Secrets
+// are written whsec_<base64> (the prefix is optional; the key is the decoded
+// bytes). During a rotation a webhook lists several secrets and every
+// request carries one signature per secret, separated by spaces, so a
+// receiver holding either the old or the new secret accepts it.
+//
+// # Classification
+//
+// Classify decides each attempt in one place:
+//
+//	2xx                         delivered
+//	network error, TLS error    retry   (network, tls)
+//	per-attempt timeout, 408    retry   (timeout)
+//	429                         retry   (rate_limited), Retry-After honoured
+//	5xx                         retry   (server), Retry-After honoured
+//	3xx                         failed  (redirect): redirects are never followed,
+//	                            a moved endpoint must be configured, not guessed
+//	410                         failed  (gone): the caller pauses the webhook
+//	other 4xx, anything else    failed  (client)
+//	refused target address      failed  (forbidden), no retry
+//	unbuildable request         failed  (invalid), no retry
+//
+// A status in the webhook's retry-on list is retried whatever its class (a
+// listed 410 is then an ordinary client error and does not pause). Retry-After
+// is read as delay seconds or an HTTP date; a past or negative value means
+// now and a value beyond MaxRetryAfter (1 h) is capped.
+//
+// # Retry schedule
+//
+// A webhook's retry block gives the total number of attempts (default 3) and
+// a Backoff: fixed (Interval between attempts) or exponential (Interval ·
+// 2^(n-1) after attempt n), spread by ±Jitter and capped at MaxInterval. The
+// next attempt is due at the later of the schedule and Retry-After
+// (NextAttemptAt). Policies take the time as an argument; nothing sleeps.
+//
+// # Timeouts
+//
+// Each attempt runs under context.WithTimeoutCause with the webhook's
+// timeout (DefaultTimeout when unset), so the logged error says
+// "configured webhook timeout reached (10s)". The transport sets only
+// connection-level limits.
+//
+// # Target guard
+//
+// Unless allow_private_targets is true, the dialer refuses loopback,
+// private (RFC 1918, fc00::/7), link-local (169.254/16, fe80::/10),
+// carrier-grade NAT (100.64/10), unspecified, multicast and reserved
+// addresses, also in IPv4-mapped IPv6 form. The check runs on the resolved
+// address at connect time, so DNS rebinding cannot bypass it. With the guard
+// on, proxies from the environment are ignored (the guard would see only the
+// proxy); with it off, HTTPS_PROXY and friends apply.
+//
+// # Attempt log
+//
+// Every attempt yields an AttemptResult: the request as sent (URL, headers,
+// up to MaxLoggedRequestBody of body), the response status, headers and the
+// first MaxLoggedBody (4 KiB) of its body, latency and error. Authorization,
+// cookies, X-Api-Key and webhook-signature are always redacted, and so is
+// every occurrence of a signing secret or a string the caller lists in
+// Request.Redact. Logged bodies are valid UTF-8 without NUL bytes. After the
+// prefix up to MaxDrain more is read and dropped so the connection can be
+// reused.
+//
+// # Health
+//
+// Health keeps the last HealthWindow (100) attempts of an endpoint: success
+// rate, average and p95 latency (failures included), last status and the
+// number of consecutive failures.
+package delivery
