@@ -103,7 +103,8 @@ type Retry struct {
 func (w *Webhook) Name() string { return w.Spec.Name }
 
 // SigningKeys returns the HMAC keys of the webhook's secrets, in config
-// order: the base64-decoded part of a whsec_ secret, the bytes of any other.
+// order: the base64 after the optional whsec_ prefix, decoded (as the
+// Standard Webhooks reference libraries do).
 func (w *Webhook) SigningKeys() [][]byte {
 	keys := make([][]byte, 0, len(w.Secrets))
 	for _, s := range w.Secrets {
@@ -114,10 +115,7 @@ func (w *Webhook) SigningKeys() [][]byte {
 }
 
 func secretKey(s string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(s, "whsec_")
-	if !ok {
-		return []byte(s), nil
-	}
+	rest, _ := strings.CutPrefix(s, "whsec_")
 	k, err := base64.StdEncoding.DecodeString(rest)
 	if err != nil {
 		return nil, err

@@ -661,7 +661,7 @@ func (d *decoder) webhook(n *node, path string) Webhook {
 				continue // an unset ${VAR}: no secret
 			}
 			if _, err := secretKey(s); err != nil {
-				d.c.add(it, pathIndex(path+".secrets", i), "invalid secret: the part after whsec_ must be non-empty standard base64")
+				d.c.add(it, pathIndex(path+".secrets", i), "invalid secret: want whsec_<base64> (the whsec_ prefix is optional) decoding to a non-empty key")
 				continue
 			}
 			w.Secrets = append(w.Secrets, s)

@@ -125,8 +125,8 @@
 //   - retry_on: extra 4xx statuses to retry, e.g. [409, 423].
 //   - timeout (duration, default 10s): per-attempt timeout.
 //   - secrets: Standard Webhooks signing secrets. whsec_<base64> (the
-//     base64 must decode to a non-empty key) or any other string, used as
-//     the key bytes. Several sign at once during a rotation. Empty entries,
+//     base64 must decode to a non-empty key; the whsec_ prefix is optional,
+//     as in the Standard Webhooks reference libraries). Several sign at once during a rotation. Empty entries,
 //     as left by an unset variable, are ignored; with none the webhook is
 //     not signed.
 //   - concurrency (default 4): attempts in flight at once for the webhook.
