@@ -128,14 +128,27 @@ func (f *dateFormat) appendFormat(b []byte, t time.Time) []byte {
 	case dateLayout:
 		return t.AppendFormat(b, f.layout)
 	}
+	// The calendar and clock fields are computed once: each accessor of t
+	// would look the zone up again.
+	d := dateParts{t: t}
+	d.year, d.month, d.day = t.Date()
+	d.hour, d.min, d.sec = t.Clock()
 	for _, op := range f.ops {
 		if op.dir == 0 {
 			b = append(b, op.lit...)
 			continue
 		}
-		b = appendDirective(b, op.dir, t)
+		b = appendDirective(b, op.dir, &d)
 	}
 	return b
+}
+
+// dateParts is a time with its calendar and clock fields.
+type dateParts struct {
+	t                   time.Time
+	year                int
+	month               time.Month
+	day, hour, min, sec int
 }
 
 func (f *dateFormat) format(t time.Time) string {
@@ -144,6 +157,9 @@ func (f *dateFormat) format(t time.Time) string {
 }
 
 func appendPad(b []byte, v, width int) []byte {
+	if width == 2 && v >= 0 && v < 100 {
+		return append(b, byte('0'+v/10), byte('0'+v%10))
+	}
 	if v < 0 {
 		b = append(b, '-')
 		v = -v
@@ -156,41 +172,42 @@ func appendPad(b []byte, v, width int) []byte {
 	return append(b, s...)
 }
 
-func appendDirective(b []byte, d byte, t time.Time) []byte {
-	switch d {
+func appendDirective(b []byte, dir byte, d *dateParts) []byte {
+	t := d.t
+	switch dir {
 	case 'Y':
-		return appendPad(b, t.Year(), 4)
+		return appendPad(b, d.year, 4)
 	case 'm':
-		return appendPad(b, int(t.Month()), 2)
+		return appendPad(b, int(d.month), 2)
 	case 'd':
-		return appendPad(b, t.Day(), 2)
+		return appendPad(b, d.day, 2)
 	case 'e':
-		if t.Day() < 10 {
+		if d.day < 10 {
 			b = append(b, ' ')
 		}
-		return strconv.AppendInt(b, int64(t.Day()), 10)
+		return strconv.AppendInt(b, int64(d.day), 10)
 	case 'H':
-		return appendPad(b, t.Hour(), 2)
+		return appendPad(b, d.hour, 2)
 	case 'I':
-		h := t.Hour() % 12
+		h := d.hour % 12
 		if h == 0 {
 			h = 12
 		}
 		return appendPad(b, h, 2)
 	case 'M':
-		return appendPad(b, t.Minute(), 2)
+		return appendPad(b, d.min, 2)
 	case 'S':
-		return appendPad(b, t.Second(), 2)
+		return appendPad(b, d.sec, 2)
 	case 'y':
-		y := t.Year() % 100
+		y := d.year % 100
 		if y < 0 {
 			y = -y
 		}
 		return appendPad(b, y, 2)
 	case 'b':
-		return append(b, t.Month().String()[:3]...)
+		return append(b, d.month.String()[:3]...)
 	case 'B':
-		return append(b, t.Month().String()...)
+		return append(b, d.month.String()...)
 	case 'a':
 		return append(b, t.Weekday().String()[:3]...)
 	case 'A':
@@ -202,7 +219,7 @@ func appendDirective(b []byte, d byte, t time.Time) []byte {
 	case 'Z':
 		return t.AppendFormat(b, "MST")
 	case 'p':
-		if t.Hour() < 12 {
+		if d.hour < 12 {
 			return append(b, "AM"...)
 		}
 		return append(b, "PM"...)

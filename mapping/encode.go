@@ -30,7 +30,8 @@ func checkValue(v any) error {
 	return checkSize(v, MaxValueNodes, MaxValueBytes)
 }
 
-func (w *Webhook) encode(req *Request, vals []value, deliveryID string, field *string) error {
+// encode writes the params into req; ct is where the Content-Type value goes.
+func (w *Webhook) encode(req *Request, vals []value, deliveryID string, field *string, ct []string) error {
 	switch w.encoding {
 	case EncodingQuery:
 		return w.encodeQuery(req, vals, field)
@@ -42,13 +43,13 @@ func (w *Webhook) encode(req *Request, vals []value, deliveryID string, field *s
 		if err != nil {
 			return err
 		}
-		w.setBody(req, b, contentTypeForm)
+		w.setBody(req, ct, b, contentTypeForm)
 	case EncodingJSON:
 		b, err := w.appendObject(w.newBody(), w.tree, vals, field)
 		if err != nil {
 			return err
 		}
-		w.setBody(req, b, contentTypeJSON)
+		w.setBody(req, ct, b, contentTypeJSON)
 	case EncodingJSONRPC:
 		b := append(w.newBody(), `{"jsonrpc":"2.0","method":`...)
 		b = appendJSONString(b, w.spec.JSONRPCMethod)
@@ -60,7 +61,7 @@ func (w *Webhook) encode(req *Request, vals []value, deliveryID string, field *s
 		b = append(b, `,"id":`...)
 		b = appendJSONString(b, deliveryID)
 		b = append(b, '}')
-		w.setBody(req, b, contentTypeJSON)
+		w.setBody(req, ct, b, contentTypeJSON)
 	case EncodingXML:
 		b := append(w.newBody(), `<?xml version="1.0" encoding="UTF-8"?><`...)
 		b = append(b, w.root...)
@@ -72,7 +73,7 @@ func (w *Webhook) encode(req *Request, vals []value, deliveryID string, field *s
 		b = append(b, "</"...)
 		b = append(b, w.root...)
 		b = append(b, '>')
-		w.setBody(req, b, contentTypeXML)
+		w.setBody(req, ct, b, contentTypeXML)
 	}
 	return nil
 }
@@ -81,16 +82,17 @@ func (w *Webhook) newBody() []byte {
 	return make([]byte, 0, w.bodySize.Load()+64)
 }
 
-func (w *Webhook) setBody(req *Request, b []byte, contentType string) {
+func (w *Webhook) setBody(req *Request, ct []string, b []byte, contentType string) {
 	w.bodySize.Store(int64(len(b)))
 	req.Body = b
-	req.Header["Content-Type"] = []string{contentType}
+	ct[0] = contentType
+	req.Header["Content-Type"] = ct
 }
 
 func (w *Webhook) appendForm(b []byte, vals []value, field *string) ([]byte, error) {
 	first := true
-	for i, v := range vals {
-		s, null, err := w.scalarValue(v)
+	for i := range vals {
+		s, null, err := w.scalarValue(&vals[i])
 		if err != nil {
 			*field = w.pfields[i]
 			return nil, err
@@ -140,11 +142,10 @@ func (w *Webhook) appendObject(b []byte, n *node, vals []value, field *string) (
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, ch.name)
-		b = append(b, ':')
+		b = append(b, ch.key...)
 		var err error
 		if ch.param >= 0 {
-			b, err = w.appendValue(b, vals[ch.param])
+			b, err = w.appendValue(b, &vals[ch.param])
 			if err != nil {
 				*field = w.pfields[ch.param]
 			}
@@ -168,7 +169,7 @@ func (w *Webhook) appendXMLChildren(b []byte, n *node, vals []value, field *stri
 		b = append(b, '>')
 		open := len(b)
 		if ch.param >= 0 {
-			s, null, err := w.scalarValue(vals[ch.param])
+			s, null, err := w.scalarValue(&vals[ch.param])
 			if err != nil {
 				*field = w.pfields[ch.param]
 				return nil, err
@@ -218,7 +219,7 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 func (w *Webhook) appendTime(b []byte, t time.Time, quote bool) []byte {
 	if quote && !w.fn.format.numeric() {
 		var tmp [64]byte
-		return appendJSONString(b, string(w.fn.format.appendFormat(tmp[:0], t.In(w.fn.loc))))
+		return appendJSONBytes(b, w.fn.format.appendFormat(tmp[:0], t.In(w.fn.loc)))
 	}
 	return w.fn.format.appendFormat(b, t.In(w.fn.loc))
 }
@@ -343,17 +344,26 @@ func (w *Webhook) scalarString(v any) (s string, null bool, err error) {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe tells the bytes appendJSONString copies as they are: ASCII but
+// control characters, quote and backslash.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if jsonSafe[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -389,6 +399,19 @@ func appendJSONString(b []byte, s string) []byte {
 		i += size
 	}
 	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendJSONBytes is appendJSONString(b, string(p)), without converting p
+// when it needs no escaping (formatted dates nearly always).
+func appendJSONBytes(b, p []byte) []byte {
+	for _, c := range p {
+		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return appendJSONString(b, string(p))
+		}
+	}
+	b = append(b, '"')
+	b = append(b, p...)
 	return append(b, '"')
 }
 

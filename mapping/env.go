@@ -74,8 +74,26 @@ func envPrototype(k cdr.Kind) any {
 	return nil
 }
 
-// newEnv builds the run-time environment of ev for kind k.
-func newEnv(k cdr.Kind, ev *cdr.Event, name string) (any, error) {
+// renderAlloc is what one Render allocates, in one piece: the request, room
+// for the values of its headers and the environment (E, one of the typed
+// environments above).
+type renderAlloc[E any] struct {
+	req    Request
+	header [2]string // Content-Type and one header of the map
+	env    E
+}
+
+// newRender allocates the request and the header values of one Render and
+// returns them with env, which must be a typed environment.
+func newRender[E any](env E) (any, *Request, []string, error) {
+	a := &renderAlloc[E]{env: env}
+	return &a.env, &a.req, a.header[:], nil
+}
+
+// newEnv builds the run-time environment of ev for kind k (a pointer to one
+// of the typed environments), with the request and header values of the
+// Render (see renderAlloc).
+func newEnv(k cdr.Kind, ev *cdr.Event, name string) (any, *Request, []string, error) {
 	e := eventEnv{ID: ev.ID, Type: string(ev.Type), Time: ev.Time, Source: ev.Source}
 	w := webhookEnv{Name: name}
 	var ok bool
@@ -83,30 +101,30 @@ func newEnv(k cdr.Kind, ev *cdr.Event, name string) (any, error) {
 	case cdr.KindCall:
 		var r *cdr.Call
 		if r, ok = ev.Record.(*cdr.Call); ok && r != nil {
-			return &callEnv{Event: e, Record: r, Webhook: w}, nil
+			return newRender(callEnv{Event: e, Record: r, Webhook: w})
 		}
 	case cdr.KindQueue:
 		var r *cdr.Queue
 		if r, ok = ev.Record.(*cdr.Queue); ok && r != nil {
-			return &queueEnv{Event: e, Record: r, Webhook: w}, nil
+			return newRender(queueEnv{Event: e, Record: r, Webhook: w})
 		}
 	case cdr.KindIVR:
 		var r *cdr.IVR
 		if r, ok = ev.Record.(*cdr.IVR); ok && r != nil {
-			return &ivrEnv{Event: e, Record: r, Webhook: w}, nil
+			return newRender(ivrEnv{Event: e, Record: r, Webhook: w})
 		}
 	case cdr.KindSource:
 		var r *cdr.SourceStatus
 		if r, ok = ev.Record.(*cdr.SourceStatus); ok && r != nil {
-			return &sourceEnv{Event: e, Record: r, Webhook: w}, nil
+			return newRender(sourceEnv{Event: e, Record: r, Webhook: w})
 		}
 	case cdr.KindWebhook:
 		var r *cdr.WebhookStatus
 		if r, ok = ev.Record.(*cdr.WebhookStatus); ok && r != nil {
-			return &webhookStatusEnv{Event: e, Record: r, Webhook: w}, nil
+			return newRender(webhookStatusEnv{Event: e, Record: r, Webhook: w})
 		}
 	}
-	return nil, fmt.Errorf("event type %s needs a %s record, got %T", ev.Type, k, ev.Record)
+	return nil, nil, nil, fmt.Errorf("event type %s needs a %s record, got %T", ev.Type, k, ev.Record)
 }
 
 // funcs holds the webhook-specific state of date(), cause() and env().

@@ -121,6 +121,7 @@ type Webhook struct {
 	tree     *node     // dotted param names as a tree (json, jsonrpc, xml)
 	pfields  []string  // "params.<name>", for errors
 	hfields  []string  // "headers.<name>", for errors
+	hkeys    []string  // header names, canonical
 	progs    map[cdr.Type]*programs
 	bodySize atomic.Int64 // size of the last body, a capacity hint
 }
@@ -139,10 +140,10 @@ type programs struct {
 	url        []*vm.Program
 	params     []*vm.Program
 	headers    []*vm.Program
-	whenFast   *fastPath
-	urlFast    []*fastPath
-	paramFast  []*fastPath
-	headerFast []*fastPath
+	whenFast   *fastExpr
+	urlFast    []*fastExpr
+	paramFast  []*fastExpr
+	headerFast []*fastExpr
 }
 
 // Name returns the webhook's name.
@@ -235,6 +236,7 @@ func compile(spec Spec, fast bool) (*Webhook, error) {
 	}
 	for _, h := range w.spec.Headers {
 		w.hfields = append(w.hfields, "headers."+h.Name)
+		w.hkeys = append(w.hkeys, http.CanonicalHeaderKey(h.Name))
 	}
 
 	// The URL: literal parts and {{ expression }} parts.
@@ -270,9 +272,7 @@ func compile(spec Spec, fast bool) (*Webhook, error) {
 		for _, h := range spec.Headers {
 			p.headers = append(p.headers, c.compileExpr(w, "headers."+h.Name, et, h.Expr, 0, opts))
 		}
-		if fast {
-			p.addFastPaths()
-		}
+		p.addFastPaths(w.fn.formats, fast)
 	}
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
@@ -280,18 +280,22 @@ func compile(spec Spec, fast bool) (*Webhook, error) {
 	return w, nil
 }
 
-// addFastPaths finds the expressions of p that are plain member paths.
-func (p *programs) addFastPaths() {
+// addFastPaths finds the expressions of p that have a fast path (see
+// fastExpr); with enabled false, none has.
+func (p *programs) addFastPaths(formats map[string]*dateFormat, enabled bool) {
 	t := reflect.TypeOf(envPrototype(p.kind))
-	if fp := newFastPath(p.when, t); fp != nil && fp.typ == boolType {
-		p.whenFast = fp
+	if !enabled {
+		t = nil // newFastExpr finds nothing
 	}
-	fast := func(progs []*vm.Program) []*fastPath {
-		fps := make([]*fastPath, len(progs))
+	if fe := newFastExpr(p.when, t, formats); fe != nil && fe.op == opField && fe.typ == boolType {
+		p.whenFast = fe
+	}
+	fast := func(progs []*vm.Program) []*fastExpr {
+		fes := make([]*fastExpr, len(progs))
 		for i, prog := range progs {
-			fps[i] = newFastPath(prog, t)
+			fes[i] = newFastExpr(prog, t, formats)
 		}
-		return fps
+		return fes
 	}
 	p.urlFast, p.paramFast, p.headerFast = fast(p.url), fast(p.params), fast(p.headers)
 }
@@ -509,7 +513,8 @@ func (c *compiler) checkNames(w *Webhook) {
 // node is a tree of dotted param names: caller.number nests under caller.
 type node struct {
 	name     string
-	param    int // index into params for a leaf; -1 for a group
+	key      []byte // name as a JSON string, and a colon
+	param    int    // index into params for a leaf; -1 for a group
 	children []*node
 }
 
@@ -527,7 +532,7 @@ func (n *node) insert(segs []string, param int) error {
 		path := strings.Join(segs[:i+1], ".")
 		switch {
 		case next == nil:
-			next = &node{name: s, param: -1}
+			next = &node{name: s, key: append(appendJSONString(nil, s), ':'), param: -1}
 			if last {
 				next.param = param
 			}
@@ -580,14 +585,15 @@ var vmPool = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: MemoryBudge
 // runner evaluates the expressions of one Render: through their fast path
 // when they have one, else with a VM from vmPool, taken on first use.
 type runner struct {
+	fn   *funcs
 	m    *vm.VM
 	env  any           // a pointer to the environment struct
 	envv reflect.Value // the environment struct, for fast paths
 }
 
-func (r *runner) eval(prog *vm.Program, fp *fastPath) (value, error) {
-	if fp != nil {
-		if v, ok := fp.read(r.envv); ok {
+func (r *runner) eval(prog *vm.Program, fe *fastExpr) (value, error) {
+	if fe != nil {
+		if v, ok := fe.eval(r.fn, r.envv); ok {
 			return v, nil
 		}
 	}
@@ -595,7 +601,7 @@ func (r *runner) eval(prog *vm.Program, fp *fastPath) (value, error) {
 		r.m = vmPool.Get().(*vm.VM)
 	}
 	out, err := run(r.m, prog, r.env)
-	return value{v: out}, err
+	return value{kind: kindAny, v: out}, err
 }
 
 func (r *runner) release() {
@@ -653,11 +659,14 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 	fail := func(e error) (*Request, error) {
 		return nil, &RenderError{Webhook: w.spec.Name, Field: field, EventType: ev.Type, Err: e}
 	}
-	env, err := newEnv(p.kind, &ev, w.spec.Name)
+	env, newReq, hv, err := newEnv(p.kind, &ev, w.spec.Name)
 	if err != nil {
 		return fail(err)
 	}
-	r := runner{env: env, envv: reflect.ValueOf(env).Elem()}
+	if len(hv) < len(p.headers)+1 {
+		hv = make([]string, len(p.headers)+1)
+	}
+	r := runner{fn: &w.fn, env: env, envv: reflect.ValueOf(env).Elem()}
 	defer r.release()
 
 	if p.when != nil {
@@ -666,12 +675,13 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 		if err != nil {
 			return fail(err)
 		}
-		if b, _ := out.v.(bool); !b && !(out.fast && out.rv.Bool()) {
+		if !out.truthy() {
 			return nil, fmt.Errorf("webhook %q: when is false for event %s: %w", w.spec.Name, ev.ID, ErrSkipped)
 		}
 	}
 
-	req = &Request{Method: w.method, URL: w.spec.URL, Header: make(http.Header, len(w.spec.Headers)+1)}
+	req = newReq
+	*req = Request{Method: w.method, URL: w.spec.URL, Header: make(http.Header, len(w.spec.Headers)+1)}
 	if w.urlParts != nil {
 		field = "url"
 		var b strings.Builder
@@ -686,7 +696,7 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 			if err != nil {
 				return fail(err)
 			}
-			s, _, err := w.scalarValue(out)
+			s, _, err := w.scalarValue(&out)
 			if err != nil {
 				return fail(err)
 			}
@@ -712,7 +722,7 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 		vals = append(vals, out)
 	}
 	field = "params"
-	if err := w.encode(req, vals, deliveryID, &field); err != nil {
+	if err := w.encode(req, vals, deliveryID, &field, hv[0:1:1]); err != nil {
 		return fail(err)
 	}
 
@@ -723,7 +733,7 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 		if err != nil {
 			return fail(err)
 		}
-		s, null, err := w.scalarValue(out)
+		s, null, err := w.scalarValue(&out)
 		if err != nil {
 			return fail(err)
 		}
@@ -733,7 +743,8 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 		if err := checkHeaderValue(h.Name, s); err != nil {
 			return fail(err)
 		}
-		req.Header[http.CanonicalHeaderKey(h.Name)] = []string{s}
+		hv[i+1] = s
+		req.Header[w.hkeys[i]] = hv[i+1 : i+2 : i+2]
 	}
 	return req, nil
 }

@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
-# make run: the offline part of cdrgw on the bundled example. The gateway
-# server (cdrgw serve) replaces this once it exists.
+# make run: starts the gateway on the embedded SQLite store with the example
+# config, until Ctrl-C. Post the bundled sample to it from another terminal:
+#   curl -s -X POST --data-binary @testdata/samples/teams-batch.json http://127.0.0.1:8080/ingest/teams
 set -euo pipefail
 bin=$1 config=$2
-echo "== cdrgw validate -c $config"
 "$bin" validate -c "$config"
-echo
-echo "== cdrgw normalize testdata/samples/teams-batch.json"
-"$bin" normalize testdata/samples/teams-batch.json
-echo
-echo "== cdrgw render -c $config -w local testdata/samples/teams-batch.json"
-"$bin" render -c "$config" -w local testdata/samples/teams-batch.json
+exec "$bin" serve -c "$config"

@@ -33,6 +33,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"serve", "run the gateway", cmdServe},
+		{"migrate", "apply the store's migrations", cmdMigrate},
 		{"validate", "check a config file", cmdValidate},
 		{"normalize", "print input records as cdrgw events, one JSON object per line", cmdNormalize},
 		{"render", "print the exact HTTP requests a webhook would send for input records", cmdRender},
