@@ -128,11 +128,13 @@ func (f *dateFormat) appendFormat(b []byte, t time.Time) []byte {
 	case dateLayout:
 		return t.AppendFormat(b, f.layout)
 	}
-	// The calendar and clock fields are computed once: each accessor of t
-	// would look the zone up again.
-	d := dateParts{t: t}
-	d.year, d.month, d.day = t.Date()
-	d.hour, d.min, d.sec = t.Clock()
+	// The zone is looked up once (each accessor of t would look it up
+	// again, a binary search for times the zone does not cache): u is t's
+	// wall clock as a UTC time, whose fields are t's fields in its zone.
+	_, offset := t.Zone()
+	d := dateParts{t: t, u: t.UTC().Add(time.Duration(offset) * time.Second)}
+	d.year, d.month, d.day = d.u.Date()
+	d.hour, d.min, d.sec = d.u.Clock()
 	for _, op := range f.ops {
 		if op.dir == 0 {
 			b = append(b, op.lit...)
@@ -146,6 +148,7 @@ func (f *dateFormat) appendFormat(b []byte, t time.Time) []byte {
 // dateParts is a time with its calendar and clock fields.
 type dateParts struct {
 	t                   time.Time
+	u                   time.Time // t's wall clock in UTC, for the fields
 	year                int
 	month               time.Month
 	day, hour, min, sec int
@@ -173,7 +176,7 @@ func appendPad(b []byte, v, width int) []byte {
 }
 
 func appendDirective(b []byte, dir byte, d *dateParts) []byte {
-	t := d.t
+	t, u := d.t, d.u
 	switch dir {
 	case 'Y':
 		return appendPad(b, d.year, 4)
@@ -209,11 +212,11 @@ func appendDirective(b []byte, dir byte, d *dateParts) []byte {
 	case 'B':
 		return append(b, d.month.String()...)
 	case 'a':
-		return append(b, t.Weekday().String()[:3]...)
+		return append(b, u.Weekday().String()[:3]...)
 	case 'A':
-		return append(b, t.Weekday().String()...)
+		return append(b, u.Weekday().String()...)
 	case 'j':
-		return appendPad(b, t.YearDay(), 3)
+		return appendPad(b, u.YearDay(), 3)
 	case 'z':
 		return t.AppendFormat(b, "-0700")
 	case 'Z':

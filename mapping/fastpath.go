@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
@@ -25,21 +26,35 @@ import (
 // tag, through embedded structs. Every other expression, and every run where
 // the path meets a nil pointer, goes through the VM, which also reports the
 // error. TestFastPathMatchesVM checks each shape against the VM.
+//
+// The path is read with field offsets computed from reflect at compile time
+// (the walk runtime.FetchField does with reflect.Value.Field, which costs
+// more than the rest of a fast evaluation), then by the field's static type.
 type fastExpr struct {
-	index  []int        // field indexes from the environment struct, as in runtime.Field
+	steps  []fieldStep
 	typ    reflect.Type // the field's type
+	kind   valueKind    // opField: how the field is held, by typ
 	op     fastOp
 	format *dateFormat // opDate: the format; nil means the webhook's
+}
+
+// fieldStep is one step of a path through the environment: follow the
+// pointer at the current address when deref is set (a nil pointer ends the
+// fast path), then move off bytes into the struct.
+type fieldStep struct {
+	deref bool
+	off   uintptr
 }
 
 // fastOp is what a fastExpr does with the field it reads.
 type fastOp int
 
 const (
-	opField fastOp = iota // the field itself
-	opStr                 // __str(field): a named string type as a plain string
-	opDate                // date(field) or date(field, "format")
-	opCause               // cause(field) or cause(__str(field))
+	opField    fastOp = iota // the field itself
+	opStr                    // __str(field): a named string type as a plain string
+	opDate                   // date(field) or date(field, "format")
+	opCause                  // cause(field)
+	opCauseStr               // cause(__str(field))
 )
 
 var (
@@ -64,8 +79,8 @@ func newFastExpr(prog *vm.Program, envType reflect.Type, formats map[string]*dat
 	if !ok || len(f.Index) == 0 {
 		return nil
 	}
-	e := &fastExpr{index: f.Index}
-	if e.typ = fieldType(envType, f.Index); e.typ == nil {
+	e := &fastExpr{}
+	if e.steps, e.typ = fieldSteps(envType, f.Index); e.typ == nil {
 		return nil
 	}
 	code, node := prog.Bytecode[1:], prog.Node()
@@ -78,6 +93,13 @@ func newFastExpr(prog *vm.Program, envType reflect.Type, formats map[string]*dat
 	}
 	switch {
 	case len(code) == 0 && isPath(node):
+		e.op = opField
+	case equalOps(code, vm.OpCast) && prog.Arguments[1] == 3 && isPath(node):
+		// A when filter of a bool field: expr.AsBool adds a cast, which
+		// leaves a bool as it is.
+		if e.typ != boolType {
+			return nil
+		}
 		e.op = opField
 	case equalOps(code, vm.OpCall1) && isCall(node, strFunc, 1) && isPath(callArg(node, 0)):
 		e.op = opStr
@@ -95,16 +117,12 @@ func newFastExpr(prog *vm.Program, envType reflect.Type, formats map[string]*dat
 	case equalOps(code, vm.OpCall1) && isCall(node, "cause", 1) && isPath(callArg(node, 0)):
 		e.op = opCause
 	case equalOps(code, vm.OpCall1, vm.OpCall1) && isCall(node, "cause", 1) && isCall(callArg(node, 0), strFunc, 1) && isPath(callArg(callArg(node, 0), 0)):
-		e.op = opCause
-		if t := derefOnce(e.typ); t.Kind() != reflect.String {
-			return nil
-		}
-		e.typ = stringType // what __str gives cause; eval reads the field with strValue
+		e.op = opCauseStr
 	default:
 		return nil
 	}
 	switch e.op {
-	case opStr:
+	case opStr, opCauseStr:
 		// str unwraps one pointer level at most (see stringPatcher).
 		if derefOnce(e.typ).Kind() != reflect.String {
 			return nil
@@ -117,23 +135,48 @@ func newFastExpr(prog *vm.Program, envType reflect.Type, formats map[string]*dat
 		if e.typ != stringType && e.typ != intType {
 			return nil
 		}
+	case opField:
+		switch e.typ {
+		case stringType:
+			e.kind = kindString
+		case intType:
+			e.kind = kindInt
+		case boolType:
+			e.kind = kindBool
+		case timeType:
+			e.kind = kindTime
+		case timePtrType:
+			e.kind = kindTimePtr
+		default:
+			e.kind = kindField
+		}
 	}
 	return e
 }
 
-// fieldType returns the type of the field at index from t, as
-// runtime.FetchField walks it, or nil when index does not fit t.
-func fieldType(t reflect.Type, index []int) reflect.Type {
+// fieldSteps returns the steps to the field at index from the struct type t,
+// walking it as runtime.FetchField does (following a pointer before every
+// field but the first), and the field's type; the type is nil when index does
+// not fit t.
+func fieldSteps(t reflect.Type, index []int) ([]fieldStep, reflect.Type) {
+	var steps []fieldStep
 	for i, x := range index {
-		if i > 0 && t.Kind() == reflect.Pointer {
+		deref := i > 0 && t.Kind() == reflect.Pointer
+		if deref {
 			t = t.Elem()
 		}
 		if t.Kind() != reflect.Struct || x < 0 || x >= t.NumField() || !t.Field(x).IsExported() {
-			return nil
+			return nil, nil
 		}
-		t = t.Field(x).Type
+		f := t.Field(x)
+		if n := len(steps); n > 0 && !deref {
+			steps[n-1].off += f.Offset // fields of fields: one move
+		} else {
+			steps = append(steps, fieldStep{deref: deref, off: f.Offset})
+		}
+		t = f.Type
 	}
-	return t
+	return steps, t
 }
 
 func derefOnce(t reflect.Type) reflect.Type {
@@ -168,57 +211,63 @@ func callArg(n ast.Node, i int) ast.Node {
 	return n.(*ast.CallNode).Arguments[i]
 }
 
-// eval evaluates e on env, the environment struct (addressable, as reached
-// through the pointer the VM is given). ok is false when the VM must run
-// instead: the path meets a nil pointer, which is the VM's error to report.
-func (e *fastExpr) eval(f *funcs, env reflect.Value) (v value, ok bool) {
-	rv := env
-	for i, x := range e.index {
-		if i > 0 && rv.Kind() == reflect.Pointer {
-			if rv.IsNil() {
+// eval evaluates e on env, a pointer to the environment struct of the type
+// e was compiled for (the pointer the VM is given). ok is false when the VM
+// must run instead: the path meets a nil pointer, which is the VM's error to
+// report.
+func (e *fastExpr) eval(f *funcs, env unsafe.Pointer) (v value, ok bool) {
+	p := env
+	for _, s := range e.steps {
+		if s.deref {
+			if p = *(*unsafe.Pointer)(p); p == nil {
 				return value{}, false
 			}
-			rv = rv.Elem()
 		}
-		rv = rv.Field(x)
+		p = unsafe.Add(p, s.off)
 	}
 	switch e.op {
 	case opField:
-		return fieldValue(rv, e.typ), true
+		switch e.kind {
+		case kindString:
+			return value{kind: kindString, s: *(*string)(p)}, true
+		case kindInt:
+			return value{kind: kindInt, i: int64(*(*int)(p))}, true
+		case kindBool:
+			if *(*bool)(p) {
+				return value{kind: kindBool, i: 1}, true
+			}
+			return value{kind: kindBool}, true
+		case kindTimePtr:
+			return value{kind: kindTimePtr, p: *(*unsafe.Pointer)(p)}, true
+		}
+		return value{kind: e.kind, p: p, v: e.typ}, true // kindTime, kindField
 	case opStr:
-		s, ok := strValue(rv)
-		return value{kind: kindString, s: s}, ok
+		return value{kind: kindString, s: e.str(p)}, true
 	case opDate:
 		// As date and toTime do: a nil pointer is "".
-		var t time.Time
 		if e.typ == timePtrType {
-			p, _ := reflect.TypeAssert[*time.Time](rv)
-			if p == nil {
+			if p = *(*unsafe.Pointer)(p); p == nil {
 				return value{kind: kindString}, true
 			}
-			t = *p
-		} else {
-			t, _ = reflect.TypeAssert[time.Time](rv)
 		}
 		format := e.format
 		if format == nil {
 			format = f.format
 		}
-		return value{kind: kindDate, t: t.In(f.loc), v: format}, true
+		return value{kind: kindDate, p: p, v: format}, true
 	case opCause:
 		// As cause does: the mapped text, else the argument itself.
 		if e.typ == intType {
-			n := rv.Int()
+			n := int64(*(*int)(p))
 			var buf [20]byte
 			if s, ok := f.causes[string(strconv.AppendInt(buf[:0], n, 10))]; ok {
 				return value{kind: kindString, s: s}, true
 			}
 			return value{kind: kindInt, i: n}, true
 		}
-		key, ok := strValue(rv)
-		if !ok {
-			return value{}, false
-		}
+		fallthrough
+	case opCauseStr:
+		key := e.str(p)
 		if s, ok := f.causes[key]; ok {
 			return value{kind: kindString, s: s}, true
 		}
@@ -227,42 +276,15 @@ func (e *fastExpr) eval(f *funcs, env reflect.Value) (v value, ok bool) {
 	return value{}, false
 }
 
-// fieldValue holds rv, a field of static type t, as a value, unboxed for
-// the common types.
-func fieldValue(rv reflect.Value, t reflect.Type) value {
-	switch t {
-	case stringType:
-		return value{kind: kindString, s: rv.String()}
-	case intType:
-		return value{kind: kindInt, i: rv.Int()}
-	case boolType:
-		if rv.Bool() {
-			return value{kind: kindBool, i: 1}
+// str is str(field) for the field at p, of a string type or a pointer to
+// one: a nil pointer is "", and a named string type is laid out as a string.
+func (e *fastExpr) str(p unsafe.Pointer) string {
+	if e.typ.Kind() == reflect.Pointer {
+		if p = *(*unsafe.Pointer)(p); p == nil {
+			return ""
 		}
-		return value{kind: kindBool}
-	case timeType:
-		tm, _ := reflect.TypeAssert[time.Time](rv)
-		return value{kind: kindTime, t: tm}
-	case timePtrType:
-		p, _ := reflect.TypeAssert[*time.Time](rv)
-		return value{kind: kindTimePtr, v: p}
 	}
-	return value{kind: kindField, rv: rv}
-}
-
-// strValue is str(rv.Interface()) for a value of a string type or a pointer
-// to one; ok is false for anything else.
-func strValue(rv reflect.Value) (s string, ok bool) {
-	if rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
-			return "", true
-		}
-		rv = rv.Elem()
-	}
-	if rv.Kind() != reflect.String {
-		return "", false
-	}
-	return rv.String(), true
+	return *(*string)(p)
 }
 
 // valueKind tells what a value holds, and where.
@@ -273,26 +295,26 @@ const (
 	kindString                   // s: a string
 	kindInt                      // i: an int
 	kindBool                     // i: a bool, 0 or 1
-	kindTime                     // t: a time.Time
-	kindTimePtr                  // v: a *time.Time
-	kindDate                     // t and v: date()'s result, the string v.(*dateFormat).format(t)
-	kindField                    // rv: a field of any other type
+	kindTime                     // p: a *time.Time to the time.Time field
+	kindTimePtr                  // p: the *time.Time field's value, maybe nil
+	kindDate                     // p and v: date()'s result, the string v.(*dateFormat).format(p.In(zone))
+	kindField                    // p and v: the field at p, of the reflect.Type v
 )
 
 // value is the value of one expression, held without boxing it when a fast
-// path computed it. Its encoders give exactly what the encoders of v.any()
-// give.
+// path computed it: its fields point into the record or the environment,
+// which outlive it. The encoders below give exactly what the encoders of
+// w.valueAny(v) give.
 type value struct {
 	kind valueKind
 	i    int64
 	s    string
-	t    time.Time // kindDate: in the webhook's zone
+	p    unsafe.Pointer
 	v    any
-	rv   reflect.Value
 }
 
-// any returns the value as the VM would have returned it.
-func (v *value) any() any {
+// valueAny returns v as the VM would have returned it.
+func (w *Webhook) valueAny(v *value) any {
 	switch v.kind {
 	case kindString:
 		return v.s
@@ -301,26 +323,33 @@ func (v *value) any() any {
 	case kindBool:
 		return v.i != 0
 	case kindTime:
-		return v.t
+		return *(*time.Time)(v.p)
+	case kindTimePtr:
+		return (*time.Time)(v.p)
 	case kindDate:
-		return v.v.(*dateFormat).format(v.t)
+		return v.v.(*dateFormat).format((*time.Time)(v.p).In(w.fn.loc))
 	case kindField:
-		return v.rv.Interface()
+		return v.field().Interface()
 	}
-	return v.v // kindAny, kindTimePtr
+	return v.v
 }
 
-// check is checkValue(v.any()), without boxing the values checkValue accepts
-// as they are.
-func (v *value) check() error {
+// field returns the kindField value as a reflect.Value.
+func (v *value) field() reflect.Value {
+	return reflect.NewAt(v.v.(reflect.Type), v.p).Elem()
+}
+
+// check is checkValue(w.valueAny(v)), without boxing the values checkValue
+// accepts as they are.
+func (w *Webhook) check(v *value) error {
 	switch v.kind {
 	case kindAny, kindField:
-		return checkValue(v.any())
+		return checkValue(w.valueAny(v))
 	}
 	return nil
 }
 
-// appendValue is w.appendJSON(b, v.any()), without boxing v.
+// appendValue is w.appendJSON(b, w.valueAny(v)), without boxing v.
 func (w *Webhook) appendValue(b []byte, v *value) ([]byte, error) {
 	switch v.kind {
 	case kindString:
@@ -330,17 +359,18 @@ func (w *Webhook) appendValue(b []byte, v *value) ([]byte, error) {
 	case kindBool:
 		return strconv.AppendBool(b, v.i != 0), nil
 	case kindTime:
-		return w.appendTime(b, v.t, true), nil
+		return w.appendTime(b, *(*time.Time)(v.p), true), nil
 	case kindTimePtr:
-		if p := v.v.(*time.Time); p != nil {
-			return w.appendTime(b, *p, true), nil
+		if v.p == nil {
+			return append(b, "null"...), nil
 		}
-		return append(b, "null"...), nil
+		return w.appendTime(b, *(*time.Time)(v.p), true), nil
 	case kindDate:
 		var tmp [64]byte
-		return appendJSONBytes(b, v.v.(*dateFormat).appendFormat(tmp[:0], v.t)), nil
+		t := (*time.Time)(v.p).In(w.fn.loc)
+		return appendJSONBytes(b, v.v.(*dateFormat).appendFormat(tmp[:0], t)), nil
 	case kindField:
-		return w.appendReflect(b, v.rv)
+		return w.appendReflect(b, v.field())
 	}
 	return w.appendJSON(b, v.v)
 }
@@ -368,20 +398,20 @@ func (w *Webhook) appendReflect(b []byte, rv reflect.Value) ([]byte, error) {
 	return w.appendJSON(b, rv.Interface())
 }
 
-// scalarValue is w.scalarString(v.any()), without boxing strings.
+// scalarValue is w.scalarString(w.valueAny(v)), without boxing strings.
 func (w *Webhook) scalarValue(v *value) (s string, null bool, err error) {
 	switch v.kind {
 	case kindString:
 		return v.s, false, nil
 	case kindDate:
-		return v.v.(*dateFormat).format(v.t), false, nil
+		return v.v.(*dateFormat).format((*time.Time)(v.p).In(w.fn.loc)), false, nil
 	case kindTime:
-		return w.fn.format.format(v.t.In(w.fn.loc)), false, nil
+		return w.fn.format.format((*time.Time)(v.p).In(w.fn.loc)), false, nil
 	}
-	return w.scalarString(v.any())
+	return w.scalarString(w.valueAny(v))
 }
 
-// truthy is v.any().(bool), for the when filter.
+// truthy is w.valueAny(v).(bool), for the when filter.
 func (v *value) truthy() bool {
 	if v.kind == kindBool {
 		return v.i != 0

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/file"
@@ -587,13 +588,13 @@ var vmPool = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: MemoryBudge
 type runner struct {
 	fn   *funcs
 	m    *vm.VM
-	env  any           // a pointer to the environment struct
-	envv reflect.Value // the environment struct, for fast paths
+	env  any            // a pointer to the environment struct
+	envp unsafe.Pointer // the same pointer, for fast paths
 }
 
 func (r *runner) eval(prog *vm.Program, fe *fastExpr) (value, error) {
 	if fe != nil {
-		if v, ok := fe.eval(r.fn, r.envv); ok {
+		if v, ok := fe.eval(r.fn, r.envp); ok {
 			return v, nil
 		}
 	}
@@ -666,7 +667,7 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 	if len(hv) < len(p.headers)+1 {
 		hv = make([]string, len(p.headers)+1)
 	}
-	r := runner{fn: &w.fn, env: env, envv: reflect.ValueOf(env).Elem()}
+	r := runner{fn: &w.fn, env: env, envp: reflect.ValueOf(env).UnsafePointer()}
 	defer r.release()
 
 	if p.when != nil {
@@ -716,7 +717,7 @@ func (w *Webhook) Render(ev cdr.Event, deliveryID string) (req *Request, err err
 		if err != nil {
 			return fail(err)
 		}
-		if err := out.check(); err != nil {
+		if err := w.check(&out); err != nil {
 			return fail(err)
 		}
 		vals = append(vals, out)
