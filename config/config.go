@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ const (
 	DefaultMaxBody         = 1 << 20 // bytes
 	DefaultTimeout         = 10 * time.Second
 	DefaultConcurrency     = 4
+	DefaultMaxCallDuration = 4 * time.Hour // ari, hep, sip sources
+	DefaultMaxDialogs      = 200000        // hep, sip sources
 	DefaultFailingAfter    = 5
 	DefaultRetryAttempts   = 3
 	DefaultRetrySchedule   = ScheduleExponential
@@ -69,7 +72,18 @@ type Source struct {
 	Username string // ari: ARI user
 	Password string // ari: ARI password
 	App      string // ari: Stasis application name
-	Listen   string // hep, sip: UDP host:port to listen on
+	Listen   string // hep, sip: host:port to listen on (UDP and TCP)
+
+	IVRContexts   []string // ari: dialplan contexts (globs) in which a call is in an IVR
+	IVRApps       []string // ari: applications during which a call is in an IVR; nil means the adapter's default
+	IVRVariables  []string // ari: channel variables that become IVR inputs
+	KeepVariables []string // ari: channel variables kept in record.custom
+
+	MaxCallDuration time.Duration  // ari, hep, sip: calls with no end are ended as incomplete after this long
+	CaptureIDs      []uint32       // hep: accepted capture ids; none means any
+	LocalNetworks   []netip.Prefix // hep, sip: local side, for direction
+	LocalDomains    []string       // hep, sip: local SIP domains, for direction
+	MaxDialogs      int            // hep, sip: open dialogs held at most
 }
 
 // Webhook is one webhook: its request definition, compiled, and how

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -65,8 +66,8 @@ func TestExample(t *testing.T) {
 		{"max_body (default)", cfg.MaxBody, int64(1 << 20)},
 		{"sources", cfg.Sources, []config.Source{
 			{Name: "teams", Type: "teams", Token: "teams-tok"},
-			{Name: "pbx1", Type: "ari", URL: "http://127.0.0.1:8088", Username: "gw", Password: "ari-pw", App: "cdrgw"},
-			{Name: "sbc", Type: "hep", Listen: "127.0.0.1:9060"},
+			{Name: "pbx1", Type: "ari", URL: "http://127.0.0.1:8088", Username: "gw", Password: "ari-pw", App: "cdrgw", MaxCallDuration: config.DefaultMaxCallDuration},
+			{Name: "sbc", Type: "hep", Listen: "127.0.0.1:9060", MaxCallDuration: config.DefaultMaxCallDuration, MaxDialogs: config.DefaultMaxDialogs},
 		}},
 		{"name", w.Spec.Name, "crm"},
 		{"url", w.Spec.URL, "https://crm.example.com/api/calls"},
@@ -512,5 +513,34 @@ func BenchmarkLoadManyErrors(b *testing.B) {
 		if _, err := config.Load(data, "many.yaml", lookup); err == nil {
 			b.Fatal("no error")
 		}
+	}
+}
+
+func TestSourceKeys(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load([]byte(`
+sources:
+  - {name: pbx, type: ari, url: "http://127.0.0.1:8088", username: gw, app: cdrgw,
+     ivr_contexts: ["ivr-*", menu], ivr_apps: [Read], ivr_variables: [IVR_CHOICE], keep_variables: [CUSTOMER_ID], max_call_duration: 2h}
+  - {name: sbc, type: hep, listen: "127.0.0.1:9060", password: k, capture_ids: [2001, 7],
+     local_networks: [10.0.0.0/8, "192.168.1.7", "::1"], local_domains: [pbx.example.com], max_dialogs: 1000}
+  - {name: tap, type: sip, listen: "127.0.0.1:5060"}
+`), "s.yaml", env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ari, hep, sip := cfg.Sources[0], cfg.Sources[1], cfg.Sources[2]
+	if !reflect.DeepEqual(ari.IVRContexts, []string{"ivr-*", "menu"}) || !reflect.DeepEqual(ari.IVRApps, []string{"Read"}) ||
+		!reflect.DeepEqual(ari.IVRVariables, []string{"IVR_CHOICE"}) || !reflect.DeepEqual(ari.KeepVariables, []string{"CUSTOMER_ID"}) ||
+		ari.MaxCallDuration != 2*time.Hour || ari.MaxDialogs != 0 {
+		t.Errorf("ari source = %+v", ari)
+	}
+	wantNets := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.7/32"), netip.MustParsePrefix("::1/128")}
+	if hep.Password != "k" || !reflect.DeepEqual(hep.CaptureIDs, []uint32{2001, 7}) || !reflect.DeepEqual(hep.LocalNetworks, wantNets) ||
+		!reflect.DeepEqual(hep.LocalDomains, []string{"pbx.example.com"}) || hep.MaxDialogs != 1000 || hep.MaxCallDuration != config.DefaultMaxCallDuration {
+		t.Errorf("hep source = %+v", hep)
+	}
+	if sip.MaxDialogs != config.DefaultMaxDialogs || sip.MaxCallDuration != config.DefaultMaxCallDuration {
+		t.Errorf("sip source defaults = %+v", sip)
 	}
 }

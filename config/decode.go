@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -18,8 +19,10 @@ import (
 
 // Keys accepted in each mapping; the schema says the same.
 var (
-	topKeys     = []string{"store", "listen", "admin_token", "allow_private_targets", "shutdown_timeout", "max_body", "sources", "webhooks"}
-	sourceKeys  = []string{"name", "type", "token", "url", "username", "password", "app", "listen"}
+	topKeys    = []string{"store", "listen", "admin_token", "allow_private_targets", "shutdown_timeout", "max_body", "sources", "webhooks"}
+	sourceKeys = []string{"name", "type", "token", "url", "username", "password", "app", "listen",
+		"ivr_contexts", "ivr_apps", "ivr_variables", "keep_variables", "max_call_duration",
+		"capture_ids", "local_networks", "local_domains", "max_dialogs"}
 	webhookKeys = []string{"name", "url", "events", "when", "method", "encoding", "date_format", "timezone", "hangup_causes",
 		"params", "headers", "xml", "jsonrpc", "active", "delay", "debounce", "retry", "timeout", "secrets",
 		"concurrency", "ordered", "failing_after", "pause_on_failing", "retry_on"}
@@ -31,9 +34,12 @@ var (
 	// type, and which of them are required.
 	sourceTypeKeys = map[string]struct{ allowed, required []string }{
 		SourceTeams: {allowed: []string{"token"}},
-		SourceARI:   {allowed: []string{"url", "username", "password", "app"}, required: []string{"url", "username", "app"}},
-		SourceHEP:   {allowed: []string{"listen"}, required: []string{"listen"}},
-		SourceSIP:   {allowed: []string{"listen"}, required: []string{"listen"}},
+		SourceARI: {allowed: []string{"url", "username", "password", "app", "ivr_contexts", "ivr_apps", "ivr_variables", "keep_variables", "max_call_duration"},
+			required: []string{"url", "username", "app"}},
+		SourceHEP: {allowed: []string{"listen", "password", "capture_ids", "local_networks", "local_domains", "max_call_duration", "max_dialogs"},
+			required: []string{"listen"}},
+		SourceSIP: {allowed: []string{"listen", "local_networks", "local_domains", "max_call_duration", "max_dialogs"},
+			required: []string{"listen"}},
 	}
 )
 
@@ -500,7 +506,68 @@ func (d *decoder) source(n *node, path string) Source {
 			d.c.add(ln, path+".listen", "%v", err)
 		}
 	}
+	s.IVRContexts = d.strings(n, "ivr_contexts", path)
+	s.IVRApps = d.strings(n, "ivr_apps", path)
+	s.IVRVariables = d.strings(n, "ivr_variables", path)
+	s.KeepVariables = d.strings(n, "keep_variables", path)
+	s.LocalDomains = d.strings(n, "local_domains", path)
+	if s.Type != SourceTeams {
+		s.MaxCallDuration = d.duration(n, "max_call_duration", path, DefaultMaxCallDuration, time.Second)
+	}
+	if s.Type == SourceHEP || s.Type == SourceSIP {
+		s.MaxDialogs = d.intAtLeast(n, "max_dialogs", path, DefaultMaxDialogs, 1)
+	}
+	for i, v := range d.strings(n, "local_networks", path) {
+		p, err := parsePrefix(v)
+		if err != nil {
+			it, _ := n.get("local_networks")
+			d.c.add(it.items[i], pathIndex(path+".local_networks", i), "%q is not an IP address or prefix (e.g. 10.0.0.0/8)", v)
+			continue
+		}
+		s.LocalNetworks = append(s.LocalNetworks, p)
+	}
+	if cn, _ := n.get("capture_ids"); cn != nil && cn.kind == seqNode {
+		for i, it := range cn.items {
+			v, ok := integer(it)
+			if !ok {
+				continue
+			}
+			if v < 0 || v > math.MaxUint32 {
+				d.c.add(it, pathIndex(path+".capture_ids", i), "%d is not a capture id (0 to 4294967295)", v)
+				continue
+			}
+			s.CaptureIDs = append(s.CaptureIDs, uint32(v))
+		}
+	}
 	return s
+}
+
+// strings returns the string items of the list at key (type errors are the
+// schema's to report).
+func (d *decoder) strings(m *node, key, path string) []string {
+	n, _ := m.get(key)
+	if n == nil || n.kind != seqNode {
+		return nil
+	}
+	var out []string
+	for _, it := range n.items {
+		if v, ok := str(it); ok && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// parsePrefix parses an IP prefix, or an address as a one-address prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // checkHTTPURL checks that s is an absolute http or https URL, never

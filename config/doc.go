@@ -74,9 +74,22 @@
 //     Asterisk's HTTP server, e.g. http://127.0.0.1:8088; username
 //     (required) and password: the ARI user; app (required): the Stasis
 //     application name.
-//   - type: hep — HEPv3 over UDP from an SBC or proxy. listen (required):
-//     the UDP host:port to receive on (an empty host means every interface).
-//   - type: sip — mirrored SIP over UDP. listen (required), as for hep.
+//     ivr_contexts (dialplan contexts, glob patterns, in which a call is in
+//     an IVR), ivr_apps (applications during which a call is in an IVR;
+//     default Read, Background, WaitExten), ivr_variables (channel variables
+//     that become IVR inputs), keep_variables (channel variables kept in
+//     record.custom), max_call_duration (default 4h: a call with no end is
+//     ended as incomplete after this long).
+//   - type: hep — HEPv3 (and v2) from an SBC or proxy. listen (required):
+//     the host:port to receive on, UDP and TCP (an empty host means every
+//     interface); password: the HEP authentication key (chunk 14) packets
+//     must carry; capture_ids: accept only these capture ids; local_networks
+//     (IP prefixes or addresses) and local_domains (SIP domains) of the local
+//     side, for call direction; max_call_duration (default 4h);
+//     max_dialogs (default 200000: open dialogs held at most, the oldest
+//     ended as incomplete).
+//   - type: sip — mirrored plain SIP. listen (required), local_networks,
+//     local_domains, max_call_duration and max_dialogs, as for hep.
 //
 // # Webhooks
 //
