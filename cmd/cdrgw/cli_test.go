@@ -142,6 +142,7 @@ func TestNormalize(t *testing.T) {
 		{"teams", "", []string{"normalize", sample}, "normalize-teams.golden", 2},
 		{"asterisk csv in UTC", "", []string{"normalize", "--tz", "UTC", "testdata/Master.csv"}, "normalize-csv.golden", 0},
 		{"csv in Kyiv time", "", []string{"normalize", "--input-format", "csv", "--tz", "Europe/Kyiv", "testdata/Master.csv"}, "normalize-csv-kyiv.golden", 0},
+		{"ari recording, detected", "", []string{"normalize", "../../ingest/ari/testdata/ari-events.jsonl"}, "normalize-ari.golden", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

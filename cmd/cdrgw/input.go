@@ -1,16 +1,55 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cdrgw/cdrgw/cdr"
+	"github.com/cdrgw/cdrgw/ingest/ari"
 	"github.com/cdrgw/cdrgw/ingest/file"
 )
+
+// adapterReader reads a recording of a live source (ARI events, HEP, pcap).
+type adapterReader func(ctx context.Context, r io.Reader, opts file.Options, emit func(cdr.Event) error, onErr func(error)) error
+
+// adapterReaders are the input formats read by the live adapters' offline
+// readers rather than by package file.
+var adapterReaders = map[file.Format]adapterReader{
+	"ari": func(ctx context.Context, r io.Reader, opts file.Options, emit func(cdr.Event) error, onErr func(error)) error {
+		return ari.ReadRecording(ctx, r, ari.Options{Source: cdr.SourceRef{Kind: "ari", Name: opts.Name}}, emit, onErr)
+	},
+}
+
+// formatNames lists every --input-format value.
+func formatNames() []string {
+	names := []string{string(file.FormatTeams), string(file.FormatCSV), string(file.FormatJSONL)}
+	for f := range adapterReaders {
+		names = append(names, string(f))
+	}
+	slices.Sort(names[3:])
+	return names
+}
+
+// detectAdapter recognises recordings of the live adapters from their first
+// bytes, and returns "" for the formats package file detects.
+func detectAdapter(head []byte) file.Format {
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	// An ARI event: a JSON object with Asterisk's asterisk_id, or an
+	// application with a timestamp, and no cdrgw record.
+	if bytes.HasPrefix(bytes.TrimSpace(line), []byte("{")) && !bytes.Contains(line, []byte(`"record"`)) &&
+		(bytes.Contains(line, []byte(`"asterisk_id"`)) || (bytes.Contains(line, []byte(`"application"`)) && bytes.Contains(line, []byte(`"timestamp"`)))) {
+		return "ari"
+	}
+	return ""
+}
 
 // inputFlags are the input flags shared by normalize, render and replay.
 type inputFlags struct {
@@ -19,7 +58,7 @@ type inputFlags struct {
 }
 
 func (f *inputFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.format, "input-format", "", "input format: teams, csv or jsonl (default: detected from content)")
+	fs.StringVar(&f.format, "input-format", "", "input format: "+strings.Join(formatNames(), ", ")+" (default: detected from content)")
 	fs.StringVar(&f.tz, "tz", "", "time zone of Master.csv times, e.g. Europe/Kyiv (default: local)")
 }
 
@@ -27,11 +66,15 @@ func (f *inputFlags) register(fs *flag.FlagSet) {
 func (f *inputFlags) options() (file.Options, error) {
 	var opts file.Options
 	if f.format != "" {
-		format, err := file.ParseFormat(f.format)
-		if err != nil {
-			return opts, fmt.Errorf("--input-format: %w", err)
+		if _, ok := adapterReaders[file.Format(f.format)]; ok {
+			opts.Format = file.Format(f.format)
+		} else {
+			format, err := file.ParseFormat(f.format)
+			if err != nil {
+				return opts, fmt.Errorf("--input-format: %q is not one of %s", f.format, strings.Join(formatNames(), ", "))
+			}
+			opts.Format = format
 		}
-		opts.Format = format
 	}
 	opts.Location = time.Local
 	if f.tz != "" {
@@ -65,10 +108,22 @@ func readInputs(ctx context.Context, e env, names []string, opts file.Options, e
 			opts.Name = name
 			defer f.Close()
 		}
-		err := file.Read(ctx, r, opts, emit, func(err error) {
+		onErr := func(err error) {
 			bad++
 			fmt.Fprintf(e.stderr, "%v\n", err)
-		})
+		}
+		br := bufio.NewReaderSize(r, 64<<10)
+		format := opts.Format
+		if format == "" {
+			head, _ := br.Peek(4096)
+			format = detectAdapter(head)
+		}
+		var err error
+		if read, ok := adapterReaders[format]; ok {
+			err = read(ctx, br, opts, emit, func(err error) { onErr(fmt.Errorf("%s: %w", opts.Name, err)) })
+		} else {
+			err = file.Read(ctx, br, opts, emit, onErr)
+		}
 		if err != nil {
 			return bad, fmt.Errorf("%s: %w", opts.Name, err)
 		}
