@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -260,5 +262,40 @@ func TestBinary(t *testing.T) {
 		if code != tc.code {
 			t.Errorf("cdrgw %v: exit %d, want %d", tc.args, code, tc.code)
 		}
+	}
+}
+
+// TestNormalizeCaptures reads the SIP recordings (gzipped in ingest/siptap)
+// through stdin with the format detected: one call.ended per Call-ID.
+func TestNormalizeCaptures(t *testing.T) {
+	for _, name := range []string{"hep3.bin.gz", "capture.pcapng.gz"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := os.Open(filepath.Join("../../ingest/siptap/testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := io.ReadAll(zr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := runCLI(t, string(raw), "normalize", "-")
+			if r.code != exitOK {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			ended := map[string]bool{}
+			for _, ev := range checkEvents(t, r.stdout) {
+				if ev.Type == cdr.TypeCallEnded {
+					ended[ev.Record.RecordID()] = true
+				}
+			}
+			if len(ended) != 221 {
+				t.Fatalf("%d calls ended, want the recording's 221 Call-IDs", len(ended))
+			}
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cdrgw/cdrgw/cdr"
 	"github.com/cdrgw/cdrgw/ingest/ari"
 	"github.com/cdrgw/cdrgw/ingest/file"
+	"github.com/cdrgw/cdrgw/ingest/siptap"
 )
 
 // adapterReader reads a recording of a live source (ARI events, HEP, pcap).
@@ -25,6 +26,12 @@ type adapterReader func(ctx context.Context, r io.Reader, opts file.Options, emi
 var adapterReaders = map[file.Format]adapterReader{
 	"ari": func(ctx context.Context, r io.Reader, opts file.Options, emit func(cdr.Event) error, onErr func(error)) error {
 		return ari.ReadRecording(ctx, r, ari.Options{Source: cdr.SourceRef{Kind: "ari", Name: opts.Name}}, emit, onErr)
+	},
+	"hep": func(ctx context.Context, r io.Reader, opts file.Options, emit func(cdr.Event) error, onErr func(error)) error {
+		return siptap.ReadHEP(ctx, r, siptap.Options{Source: cdr.SourceRef{Kind: "hep", Name: opts.Name}}, emit, onErr)
+	},
+	"pcap": func(ctx context.Context, r io.Reader, opts file.Options, emit func(cdr.Event) error, onErr func(error)) error {
+		return siptap.ReadPcap(ctx, r, siptap.Options{Source: cdr.SourceRef{Kind: "sip", Name: opts.Name}}, emit, onErr)
 	},
 }
 
@@ -41,6 +48,14 @@ func formatNames() []string {
 // detectAdapter recognises recordings of the live adapters from their first
 // bytes, and returns "" for the formats package file detects.
 func detectAdapter(head []byte) file.Format {
+	switch {
+	case bytes.HasPrefix(head, []byte("HEP3")):
+		return "hep"
+	case len(head) >= 4 && (bytes.Equal(head[:4], []byte{0xd4, 0xc3, 0xb2, 0xa1}) || bytes.Equal(head[:4], []byte{0xa1, 0xb2, 0xc3, 0xd4}) ||
+		bytes.Equal(head[:4], []byte{0x4d, 0x3c, 0xb2, 0xa1}) || bytes.Equal(head[:4], []byte{0xa1, 0xb2, 0x3c, 0x4d}) ||
+		bytes.Equal(head[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a})):
+		return "pcap" // pcap (µs and ns, either byte order) or pcapng
+	}
 	line, _, _ := bytes.Cut(head, []byte("\n"))
 	// An ARI event: a JSON object with Asterisk's asterisk_id, or an
 	// application with a timestamp, and no cdrgw record.
