@@ -57,6 +57,7 @@ type csvReader struct {
 	src  cdr.SourceRef
 	dups *[dupSlots]dupSlot
 	seed maphash.Seed
+	buf  []byte // scratch for joinRow
 }
 
 func newCSVReader(opts Options) *csvReader {
@@ -163,7 +164,7 @@ func (p *csvReader) event(row []string) (cdr.Event, error) {
 	if err != nil {
 		return cdr.Event{}, err
 	}
-	disp, ok := cdr.ParseAsteriskDisposition(row[colDisposition])
+	disp, ok := disposition(row[colDisposition])
 	if !ok {
 		return cdr.Event{}, fmt.Errorf("disposition: %q is not an Asterisk disposition (ANSWERED, NO ANSWER, BUSY, FAILED, CONGESTION)", row[colDisposition])
 	}
@@ -178,13 +179,13 @@ func (p *csvReader) event(row []string) (cdr.Event, error) {
 	// The record id and the event id share one allocation.
 	var id, eventID, callID string
 	if uniqueID == "" {
-		callID = rowHash(row)
+		callID = p.rowHash(row)
 		id, eventID = callEndedIDs("csv:", callID, "")
 	} else {
 		callID = uniqueID
 		var suffix string
 		if p.duplicate(row, uniqueID) {
-			suffix = ":" + rowHash(row)
+			suffix = ":" + p.rowHash(row)
 		}
 		id, eventID = callEndedIDs("csv:", uniqueID, suffix)
 	}
@@ -200,68 +201,92 @@ func (p *csvReader) event(row []string) (cdr.Event, error) {
 		nlegs = 2
 	}
 	legs := blk.legs[:nlegs:nlegs]
-	legs[0] = cdr.Leg{Channel: row[colChannel], UniqueID: uniqueID, StartedAt: start, AnsweredAt: leg1Answer, EndedAt: &blk.leg1End}
+	leg := &legs[0]
+	leg.Channel, leg.UniqueID, leg.StartedAt, leg.AnsweredAt, leg.EndedAt = row[colChannel], uniqueID, start, leg1Answer, &blk.leg1End
 	if nlegs == 2 {
-		legs[1] = cdr.Leg{Channel: row[colDstChannel], StartedAt: start, AnsweredAt: leg2Answer, EndedAt: &blk.leg2End}
+		leg = &legs[1]
+		leg.Channel, leg.StartedAt, leg.AnsweredAt, leg.EndedAt = row[colDstChannel], start, leg2Answer, &blk.leg2End
 	}
 	custom := make(map[string]string, 4)
-	for _, c := range [...]struct {
-		name string
-		col  int
-	}{{"dcontext", colDContext}, {"lastapp", colLastApp}, {"lastdata", colLastData}, {"amaflags", colAMAFlags}} {
-		if v := row[c.col]; v != "" {
-			custom[c.name] = v
-		}
+	if v := row[colDContext]; v != "" {
+		custom["dcontext"] = v
+	}
+	if v := row[colLastApp]; v != "" {
+		custom["lastapp"] = v
+	}
+	if v := row[colLastData]; v != "" {
+		custom["lastdata"] = v
+	}
+	if v := row[colAMAFlags]; v != "" {
+		custom["amaflags"] = v
 	}
 
+	// Fill the zeroed call in place: a composite literal would be built
+	// aside and copied with write barriers.
 	call := &blk.call
-	*call = cdr.Call{
-		Base: cdr.Base{
-			ID:        id,
-			Kind:      cdr.KindCall,
-			Source:    p.src,
-			CallID:    callID,
-			Direction: cdr.DirectionUnknown,
-			Caller:    cdr.Party{Number: row[colSrc], Name: clidName(row[colCLID])},
-			StartedAt: start,
-			EndedAt:   &blk.end,
-			Custom:    custom,
-		},
-		Callee:      cdr.Party{Number: row[colDst]},
-		AnsweredAt:  answeredAt,
-		Duration:    duration,
-		Billsec:     billsec,
-		Disposition: disp,
-		Hangup:      cdr.Hangup{Initiator: cdr.InitiatorUnknown},
-		AccountCode: row[colAccountCode],
-		UserField:   userField,
-		Legs:        legs,
-	}
+	call.ID = id
+	call.Kind = cdr.KindCall
+	call.Source = p.src
+	call.CallID = callID
+	call.Direction = cdr.DirectionUnknown
+	call.Caller.Number = row[colSrc]
+	call.Caller.Name = clidName(row[colCLID])
+	call.StartedAt = start
+	call.EndedAt = &blk.end
+	call.Custom = custom
+	call.Callee.Number = row[colDst]
+	call.AnsweredAt = answeredAt
+	call.Duration = duration
+	call.Billsec = billsec
+	call.Disposition = disp
+	call.Hangup.Initiator = cdr.InitiatorUnknown
+	call.AccountCode = row[colAccountCode]
+	call.UserField = userField
+	call.Legs = legs
 	return cdr.Event{ID: eventID, Type: cdr.TypeCallEnded, Time: end, Source: p.src, Record: call}, nil
 }
 
+// disposition is cdr.ParseAsteriskDisposition with a fast path for the
+// exact spellings Asterisk writes.
+func disposition(s string) (cdr.Disposition, bool) {
+	switch s {
+	case "ANSWERED":
+		return cdr.DispositionAnswered, true
+	case "NO ANSWER":
+		return cdr.DispositionNoAnswer, true
+	case "BUSY":
+		return cdr.DispositionBusy, true
+	case "FAILED":
+		return cdr.DispositionFailed, true
+	case "CONGESTION":
+		return cdr.DispositionCongestion, true
+	}
+	return cdr.ParseAsteriskDisposition(s)
+}
+
 // callEndedIDs returns the record id prefix+key+suffix and its event id,
-// cdr.EventID(cdr.TypeCallEnded, id), both cut from one string; a test holds
-// it to cdr.EventID.
+// cdr.EventID(cdr.TypeCallEnded, id), both cut from one string (a single
+// allocation); a test holds it to cdr.EventID.
 func callEndedIDs(prefix, key, suffix string) (id, eventID string) {
 	const typ = string(cdr.TypeCallEnded) + "\x00"
 	const idLen = 4 + 32 // "evt_" and 16 bytes in hex
+	const maxIn = 256
 	n := len(prefix) + len(key) + len(suffix)
-	if len(typ)+n > 256 {
+	if len(typ)+n > maxIn {
 		id = prefix + key + suffix
 		return id, cdr.EventID(cdr.TypeCallEnded, id)
 	}
-	var in [256]byte
-	m := copy(in[:], typ)
-	m += copy(in[m:], prefix)
-	m += copy(in[m:], key)
-	m += copy(in[m:], suffix)
-	sum := sha256.Sum256(in[:m])
-	out := make([]byte, n+idLen)
-	copy(out, in[len(typ):m])
-	copy(out[n:], "evt_")
-	hex.Encode(out[n+4:], sum[:16])
-	s := string(out)
+	// buf holds typ, the id, then the event id: the hash input is
+	// buf[:len(typ)+n] and the result buf[len(typ):].
+	var buf [maxIn + idLen]byte
+	m := copy(buf[:], typ)
+	m += copy(buf[m:], prefix)
+	m += copy(buf[m:], key)
+	m += copy(buf[m:], suffix)
+	sum := sha256.Sum256(buf[:m])
+	m += copy(buf[m:], "evt_")
+	hex.Encode(buf[m:m+32], sum[:16])
+	s := string(buf[len(typ) : m+32])
 	return s[:n], s[n:]
 }
 
@@ -272,16 +297,27 @@ func callEndedIDs(prefix, key, suffix string) (id, eventID string) {
 // by a fixed hash of the uniqueid, so which uniqueids it still remembers
 // depends only on the input.
 func (p *csvReader) duplicate(row []string, uniqueID string) bool {
-	var h uint64
-	for _, f := range row {
-		h = h*31 + maphash.String(p.seed, f)
-	}
 	slot := &p.dups[fnv64(uniqueID)%dupSlots]
+	h := maphash.Bytes(p.seed, p.joinRow(row))
 	if slot.uid == uniqueID {
 		return slot.row != h
 	}
 	*slot = dupSlot{uid: uniqueID, row: h}
 	return false
+}
+
+// joinRow returns the row's fields joined with NUL bytes, in a buffer that
+// the next call reuses.
+func (p *csvReader) joinRow(row []string) []byte {
+	buf := p.buf[:0]
+	for i, f := range row {
+		if i > 0 {
+			buf = append(buf, 0)
+		}
+		buf = append(buf, f...)
+	}
+	p.buf = buf
+	return buf
 }
 
 // fnv64 is the 64-bit FNV-1a hash of s.
@@ -296,15 +332,8 @@ func fnv64(s string) uint64 {
 
 // rowHash is the first 16 hex digits of the SHA-256 of the row's fields
 // joined with NUL bytes.
-func rowHash(row []string) string {
-	var buf []byte
-	for i, f := range row {
-		if i > 0 {
-			buf = append(buf, 0)
-		}
-		buf = append(buf, f...)
-	}
-	sum := sha256.Sum256(buf)
+func (p *csvReader) rowHash(row []string) string {
+	sum := sha256.Sum256(p.joinRow(row))
 	return hex.EncodeToString(sum[:8])
 }
 

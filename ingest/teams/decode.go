@@ -1,11 +1,14 @@
 package teams
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -107,7 +110,13 @@ func lookupProp(key string) (prop, bool) {
 		}
 		return 0, false
 	}
-	for _, p := range propIndex[len(key)][c-'a'] {
+	cands := propIndex[len(key)][c-'a']
+	for _, p := range cands { // the documented spelling, usually
+		if key == propNames[p] {
+			return p, true
+		}
+	}
+	for _, p := range cands {
 		if strings.EqualFold(key, propNames[p]) {
 			return p, true
 		}
@@ -182,6 +191,7 @@ func Decode(body []byte, src cdr.SourceRef) ([]cdr.Event, error) {
 		src.Kind = "teams"
 	}
 	d := decoder{src: src}
+	defer d.release()
 	i := skipWS(s, 0)
 	end, ok := 0, i < len(s)
 	if ok {
@@ -262,8 +272,55 @@ type decoder struct {
 	// The record being decoded.
 	index int
 	bad   bool
+	seen  uint64 // bit p is set when props[p] was found in the record
 	props [numProps]field
+
+	// The IvrInputs array of the record, scanned once with the record:
+	// inCached says that in.elems and in.members describe props[pIvrInputs],
+	// as offsets in inText (offsets rather than strings, so that the GC
+	// has no pointers to follow and no write barriers to run).
+	inCached bool
+	inText   string
+	in       *inputScratch // from inputPool, when the body has IVR inputs
 }
+
+// inputScratch holds the scanned IvrInputs of a record; it is reused
+// through inputPool, so that decoding one record does not grow it anew.
+type inputScratch struct {
+	elems   []inElem
+	members []inMember
+}
+
+var inputPool = sync.Pool{New: func() any { return new(inputScratch) }}
+
+// maxPooledMembers bounds the scratch kept for reuse.
+const maxPooledMembers = 1 << 12
+
+// release returns the decoder's input scratch to inputPool.
+func (d *decoder) release() {
+	if d.in != nil && cap(d.in.members) <= maxPooledMembers && cap(d.in.elems) <= maxPooledMembers {
+		inputPool.Put(d.in)
+	}
+	d.in = nil
+}
+
+// inElem is one element of a scanned IvrInputs array: an object whose
+// members are in.members[first:first+n], or another value, inText[start:end].
+type inElem struct {
+	object     bool
+	first, n   int
+	start, end int
+}
+
+// inMember is one member of an IVR input object: the raw key is
+// inText[keyStart:keyEnd] and the raw value inText[valStart:valEnd].
+type inMember struct {
+	keyStart, keyEnd, valStart, valEnd int
+	keyPlain, valPlain                 bool
+}
+
+// The seen bitmask has a bit for every property.
+var _ [64 - numProps]struct{}
 
 // maxValueLen bounds the offending values quoted in errors.
 const maxValueLen = 80
@@ -282,7 +339,12 @@ func (d *decoder) fail(f field, value, msg string) {
 }
 
 // f returns property p of the current record.
-func (d *decoder) f(p prop) field { return d.props[p] }
+func (d *decoder) f(p prop) field {
+	if d.seen&(1<<p) == 0 {
+		return field{name: propNames[p]}
+	}
+	return d.props[p]
+}
 
 // text returns the text of f: a string's contents, a number's or boolean's
 // literal. ok is false when f has no value: absent, null, "Null" (any case)
@@ -375,25 +437,23 @@ func (d *decoder) duration(f field) int {
 	return n
 }
 
-// boolean returns f as a boolean; nil when f has no value.
-func (d *decoder) boolean(f field) *bool {
+// boolean returns f as a boolean; has is false when f has no value.
+func (d *decoder) boolean(f field) (b, has bool) {
 	s, has := d.text(f, "true or false")
 	if !has {
-		return nil
+		return false, false
 	}
-	var b bool
 	switch t := strings.TrimSpace(s); {
 	case strings.EqualFold(t, "true"):
-		b = true
+		return true, true
 	case strings.EqualFold(t, "false"):
-		b = false
+		return false, true
 	case t == "":
-		return nil
+		return false, false
 	default:
 		d.fail(f, s, "is not true or false")
-		return nil
+		return false, false
 	}
-	return &b
 }
 
 // direction returns f as a call direction; unknown when f has no value.
@@ -476,6 +536,22 @@ func unquotePlain(v string, plain bool) string {
 	return unquote(v)
 }
 
+// queueBlock holds a queue record with the values it points to, so that one
+// allocation serves the record.
+type queueBlock struct {
+	rec   cdr.Queue
+	ended time.Time
+	met   bool
+}
+
+// ivrBlock holds an IVR record with the values it points to, so that one
+// allocation serves the record.
+type ivrBlock struct {
+	rec   cdr.IVR
+	ended time.Time
+	data  [cdr.DataValueCount]string
+}
+
 // record decodes the record at index, the value that starts at s[i], and
 // returns the index just past it. A syntax error sets d.syntax.
 func (d *decoder) record(index int, s string, i int) (end int) {
@@ -490,19 +566,45 @@ func (d *decoder) record(index int, s string, i int) (end int) {
 		d.fail(field{}, "", "is a JSON "+jsonKind(s[i:end])+", not a record object")
 		return end
 	}
-	for p := range d.props {
-		d.props[p] = field{name: propNames[p]}
-	}
+	d.seen = 0
+	d.inCached = false
 	it := newObjIter(s, i)
 	for {
-		m, ok := it.next()
+		rawKey, keyPlain, ok := it.nextKey()
 		if !ok {
 			break
 		}
-		key := unquotePlain(m.key, m.keyPlain)
-		if p, ok := lookupProp(key); ok {
-			d.props[p] = field{name: key, val: m.val, plain: m.valPlain}
+		key := unquotePlain(rawKey, keyPlain)
+		p, known := lookupProp(key)
+		if !known {
+			if _, _, ok := it.value(); !ok {
+				break
+			}
+			continue
 		}
+		var val string
+		var plain bool
+		if p == pIvrInputs && it.i < len(s) && s[it.i] == '[' {
+			// Scan the inputs once, keeping their members for d.inputs.
+			start := it.i
+			end, ok := d.scanInputs(s, start)
+			if !ok {
+				it.bad = true
+				break
+			}
+			it.i = end
+			val, plain = s[start:end], true
+			d.inCached = true
+		} else {
+			if val, plain, ok = it.value(); !ok {
+				break
+			}
+			if p == pIvrInputs {
+				d.inCached = false
+			}
+		}
+		d.props[p] = field{name: key, val: val, plain: plain}
+		d.seen |= 1 << p
 	}
 	if it.bad {
 		d.syntax = true
@@ -534,12 +636,11 @@ func (d *decoder) record(index int, s string, i int) (end int) {
 		d.fail(d.f(pStartDateTime), "", "is required")
 	}
 	base.StartedAt = start
-	if ended, ok := d.time(d.f(pEndDateTime)); ok && !ended.IsZero() {
-		if !start.IsZero() && ended.Before(start) {
-			text, _ := d.text(d.f(pEndDateTime), "")
-			d.fail(d.f(pEndDateTime), text, "is before StartDateTime")
-		}
-		base.EndedAt = &ended
+	ended, endOK := d.time(d.f(pEndDateTime))
+	hasEnd := endOK && !ended.IsZero()
+	if hasEnd && !start.IsZero() && ended.Before(start) {
+		text, _ := d.text(d.f(pEndDateTime), "")
+		d.fail(d.f(pEndDateTime), text, "is before StartDateTime")
 	}
 	callLength := d.duration(d.f(pCallLength))
 	from := d.str(d.f(pFrom))
@@ -559,14 +660,22 @@ func (d *decoder) record(index int, s string, i int) (end int) {
 	}
 
 	var rec cdr.Record
+	var eventID string
 	switch typ {
 	case cdr.TypeQueueEnded, cdr.TypeTest:
 		base.Kind = cdr.KindQueue
-		base.ID = "teams:queue:" + base.CallID
+		prefix := "teams:queue:"
 		if typ == cdr.TypeTest {
-			base.ID = "teams:test:" + base.CallID
+			prefix = "teams:test:"
 		}
-		rec = &cdr.Queue{
+		base.ID, eventID = eventIDs(typ, prefix, base.CallID)
+		blk := &queueBlock{}
+		if hasEnd {
+			blk.ended = ended
+			base.EndedAt = &blk.ended
+		}
+		q := &blk.rec
+		*q = cdr.Queue{
 			Base:       base,
 			ScenarioID: scenario,
 			Queue:      cdr.Named{ID: d.str(d.f(pQueueID)), Name: d.str(d.f(pQueueName))},
@@ -579,19 +688,29 @@ func (d *decoder) record(index int, s string, i int) (end int) {
 			CallLength:              callLength,
 			Wait:                    d.duration(d.f(pWaitTime)),
 			Talk:                    d.duration(d.f(pTalkTime)),
-			MetServiceLevel:         d.boolean(d.f(pMetServiceLevel)),
-			LeaveReason:             d.str(d.f(pLeaveReason)),
 			From:                    from,
 			ParentID:                parent,
 			OUPath:                  ouPath,
-			CallbackRequestID:       d.str(d.f(pCallbackRequestID)),
 			Transfer:                transfer,
 			ResourceAccountObjectID: resource,
 		}
+		if met, has := d.boolean(d.f(pMetServiceLevel)); has {
+			blk.met = met
+			q.MetServiceLevel = &blk.met
+		}
+		q.LeaveReason = d.str(d.f(pLeaveReason))
+		q.CallbackRequestID = d.str(d.f(pCallbackRequestID))
+		rec = q
 	case cdr.TypeIVREnded:
 		base.Kind = cdr.KindIVR
-		base.ID = "teams:ivr:" + base.CallID
-		r := &cdr.IVR{
+		base.ID, eventID = eventIDs(typ, "teams:ivr:", base.CallID)
+		blk := &ivrBlock{}
+		if hasEnd {
+			blk.ended = ended
+			base.EndedAt = &blk.ended
+		}
+		r := &blk.rec
+		*r = cdr.IVR{
 			Base:                    base,
 			ScenarioID:              scenario,
 			IVR:                     cdr.Named{ID: d.str(d.f(pIvrID)), Name: d.str(d.f(pIvrName))},
@@ -603,21 +722,102 @@ func (d *decoder) record(index int, s string, i int) (end int) {
 			ResourceAccountObjectID: resource,
 		}
 		r.Inputs = d.inputs(d.f(pIvrInputs))
-		r.DataValues = make([]string, cdr.DataValueCount)
-		for i := range r.DataValues {
-			r.DataValues[i] = d.str(d.f(pDataValue01 + prop(i)))
+		for i := range blk.data {
+			blk.data[i] = d.str(d.f(pDataValue01 + prop(i)))
 		}
+		r.DataValues = blk.data[:]
 		rec = r
 	}
 	if d.bad {
 		return end
 	}
 	at := start
-	if base.EndedAt != nil {
-		at = *base.EndedAt
+	if hasEnd {
+		at = ended
 	}
-	d.events = append(d.events, cdr.NewEvent(typ, at, d.src, rec))
+	d.events = append(d.events, cdr.Event{ID: eventID, Type: typ, Time: at.UTC(), Source: d.src, Record: rec})
 	return end
+}
+
+// eventIDs returns the record id prefix+key and its event id,
+// cdr.EventID(typ, id), both cut from one string (a single allocation); a
+// test holds it to cdr.EventID.
+func eventIDs(typ cdr.Type, prefix, key string) (id, eventID string) {
+	const idLen = 4 + 32 // "evt_" and 16 bytes in hex
+	const maxIn = 256
+	n := len(prefix) + len(key)
+	if len(typ)+1+n > maxIn {
+		id = prefix + key
+		return id, cdr.EventID(typ, id)
+	}
+	// buf holds typ, NUL, the id, then the event id: the hash input is
+	// buf[:m] and the result buf[len(typ)+1:].
+	var buf [maxIn + idLen]byte
+	m := copy(buf[:], typ)
+	buf[m] = 0
+	m++
+	m += copy(buf[m:], prefix)
+	m += copy(buf[m:], key)
+	sum := sha256.Sum256(buf[:m])
+	m += copy(buf[m:], "evt_")
+	hex.Encode(buf[m:m+32], sum[:16])
+	s := string(buf[len(typ)+1 : m+32])
+	return s[:n], s[n:]
+}
+
+// scanInputs checks the IvrInputs array that starts at s[i] ('[') and keeps
+// its elements in d.in, so that d.inputs need not scan it again. It returns
+// the index just past the array.
+func (d *decoder) scanInputs(s string, i int) (end int, ok bool) {
+	if d.in == nil {
+		d.in = inputPool.Get().(*inputScratch)
+	}
+	d.inText = s
+	elems, members := d.in.elems[:0], d.in.members[:0]
+	defer func() { d.in.elems, d.in.members = elems, members }()
+	it := newArrIter(s, i)
+	for {
+		start, more := it.nextStart()
+		if !more {
+			break
+		}
+		if s[start] != '{' {
+			end, ok, _ := scanValue(s, start)
+			if !ok {
+				return 0, false
+			}
+			elems = append(elems, inElem{start: start, end: end})
+			it.skipTo(end)
+			continue
+		}
+		el := inElem{object: true, first: len(members)}
+		oi := newObjIter(s, start)
+		for {
+			key, keyPlain, ok := oi.nextKey()
+			if !ok {
+				break
+			}
+			keyStart, valStart := oi.key, oi.i
+			_, valPlain, ok := oi.value()
+			if !ok {
+				break
+			}
+			members = append(members, inMember{
+				keyStart: keyStart, keyEnd: keyStart + len(key), valStart: valStart, valEnd: oi.i,
+				keyPlain: keyPlain, valPlain: valPlain,
+			})
+		}
+		if oi.bad {
+			return 0, false
+		}
+		el.n = len(members) - el.first
+		elems = append(elems, el)
+		it.skipTo(oi.end())
+	}
+	if it.bad {
+		return 0, false
+	}
+	return it.end(), true
 }
 
 // inputs decodes the IvrInputs array f; an absent or null array is empty.
@@ -629,51 +829,86 @@ func (d *decoder) inputs(f field) []cdr.IVRInput {
 		d.fail(f, "", "is a JSON "+jsonKind(f.val)+", not an array")
 		return nil
 	}
-	out := make([]cdr.IVRInput, 0, 4)
-	it := newArrIter(f.val, 0)
-	for n := 0; ; n++ {
-		start, ok := it.nextStart()
-		if !ok {
-			break
+	if !d.inCached {
+		// Not reached: record scans every IvrInputs array.
+		if _, ok := d.scanInputs(f.val, 0); !ok {
+			return []cdr.IVRInput{}
 		}
-		if f.val[start] != '{' {
-			end, _, _ := scanValue(f.val, start)
-			it.skipTo(end)
-			if el := f.val[start:end]; el != "null" {
-				d.fail(field{parent: f.name, elem: n}, "", "is a JSON "+jsonKind(el)+", not an object")
+	}
+	nobj := 0
+	for _, el := range d.in.elems {
+		if el.object {
+			nobj++
+		}
+	}
+	text := d.inText
+	out := make([]cdr.IVRInput, 0, nobj)
+	var times []time.Time // where the inputs' At point, allocated once
+	for n, el := range d.in.elems {
+		if !el.object {
+			if other := text[el.start:el.end]; other != "null" {
+				d.fail(field{parent: f.name, elem: n}, "", "is a JSON "+jsonKind(other)+", not an object")
 			}
 			continue
 		}
 		var in cdr.IVRInput
-		oi := newObjIter(f.val, start)
-		for {
-			m, ok := oi.next()
-			if !ok {
-				break
-			}
-			key := unquotePlain(m.key, m.keyPlain)
-			pf := field{name: key, val: m.val, plain: m.valPlain, parent: f.name, elem: n}
-			switch {
-			case strings.EqualFold(key, "ID"):
+		for _, m := range d.in.members[el.first : el.first+el.n] {
+			key := unquotePlain(text[m.keyStart:m.keyEnd], m.keyPlain)
+			pf := field{name: key, val: text[m.valStart:m.valEnd], plain: m.valPlain, parent: f.name, elem: n}
+			switch inputProp(key) {
+			case inID:
 				in.ID = d.str(pf)
-			case strings.EqualFold(key, "InputDateTime"):
+			case inAt:
 				if t, ok := d.time(pf); ok && !t.IsZero() {
-					in.At = &t
+					if len(times) == cap(times) { // first, or an input with two InputDateTimes
+						times = make([]time.Time, 0, nobj)
+					}
+					times = append(times, t)
+					in.At = &times[len(times)-1]
 				} else {
 					in.At = nil
 				}
-			case strings.EqualFold(key, "BlockName"):
+			case inBlock:
 				in.Block = d.str(pf)
-			case strings.EqualFold(key, "BlockType"):
+			case inBlockType:
 				in.BlockType = d.str(pf)
-			case strings.EqualFold(key, "ParameterName"):
+			case inParameter:
 				in.Parameter = d.str(pf)
-			case strings.EqualFold(key, "ParameterValue"):
+			case inValue:
 				in.Value = d.str(pf)
 			}
 		}
-		it.skipTo(oi.end())
 		out = append(out, in)
 	}
 	return out
+}
+
+// IVR input properties.
+const (
+	inOther = iota
+	inID
+	inAt
+	inBlock
+	inBlockType
+	inParameter
+	inValue
+)
+
+// inputNames holds the IVR input properties' documented spellings.
+var inputNames = [...]string{inID: "ID", inAt: "InputDateTime", inBlock: "BlockName", inBlockType: "BlockType", inParameter: "ParameterName", inValue: "ParameterValue"}
+
+// inputProp returns the IVR input property named key, ignoring case, or
+// inOther.
+func inputProp(key string) int {
+	for p := inID; p < len(inputNames); p++ { // the documented spelling, usually
+		if key == inputNames[p] {
+			return p
+		}
+	}
+	for p := inID; p < len(inputNames); p++ {
+		if strings.EqualFold(key, inputNames[p]) {
+			return p
+		}
+	}
+	return inOther
 }

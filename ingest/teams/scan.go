@@ -25,16 +25,27 @@ func skipWS(s string, i int) int {
 // past it, and whether it is plain (ASCII, no escapes).
 func scanString(s string, i int) (end int, ok, plain bool) {
 	plain = true
-	for j := i + 1; j < len(s); j++ {
-		c := s[j]
-		switch {
+	j := i + 1
+	for {
+		// Skip eight ordinary bytes (printable ASCII other than '"' and '\\')
+		// at a time.
+		for j+8 <= len(s) && ordinary8(s[j:j+8]) {
+			j += 8
+		}
+		for j < len(s) && ordinaryByte[s[j]] {
+			j++
+		}
+		if j >= len(s) {
+			return 0, false, plain
+		}
+		switch c := s[j]; {
 		case c == '"':
 			return j + 1, true, plain
 		case c < 0x20:
 			return 0, false, plain
 		case c >= 0x80:
 			plain = false
-		case c == '\\':
+		default: // '\\'
 			plain = false
 			j++
 			if j >= len(s) {
@@ -56,8 +67,40 @@ func scanString(s string, i int) (end int, ok, plain bool) {
 				return 0, false, plain
 			}
 		}
+		j++
 	}
-	return 0, false, plain
+}
+
+// ordinaryByte tells the bytes a string can hold as they are and that keep
+// it plain: printable ASCII other than '"' and '\\'.
+var ordinaryByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// SWAR constants: a byte repeated in every lane, and each lane's high bit.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// ordinary8 reports whether the 8 bytes of w are all ordinary (see
+// ordinaryByte), testing them together.
+func ordinary8(w string) bool {
+	_ = w[7]
+	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+	quote := x ^ ('"' * lanes01)
+	backslash := x ^ ('\\' * lanes01)
+	// A lane's high bit is set in (v - 0x01..) &^ v when the lane of v is
+	// zero, and in x - 0x20.. &^ x when it is below 0x20 (both exact when
+	// no lane has its high bit set, which the last term checks).
+	special := (quote - lanes01) &^ quote
+	special |= (backslash - lanes01) &^ backslash
+	special |= (x - 0x20*lanes01) &^ x
+	return (special|x)&lanes80 == 0
 }
 
 func isHex(c byte) bool {
@@ -227,6 +270,7 @@ type member struct {
 type objIter struct {
 	s       string
 	i       int
+	key     int // where the key nextKey returned starts
 	started bool
 	bad     bool // a syntax error was found; next returns false
 }
@@ -237,51 +281,76 @@ func newObjIter(s string, i int) objIter { return objIter{s: s, i: i + 1} }
 // next returns the next member. After the last one, or a syntax error
 // (it.bad), it returns false.
 func (it *objIter) next() (m member, ok bool) {
+	key, keyPlain, ok := it.nextKey()
+	if !ok {
+		return m, false
+	}
+	val, valPlain, ok := it.value()
+	if !ok {
+		return m, false
+	}
+	return member{key: key, keyPlain: keyPlain, val: val, valPlain: valPlain}, true
+}
+
+// nextKey returns the raw key of the next member and leaves the iterator at
+// the start of its value, which the caller must then read with value (or
+// scan itself and continue with it.i set past it). After the last member, or
+// a syntax error (it.bad), it returns false.
+func (it *objIter) nextKey() (key string, plain, ok bool) {
 	s := it.s
 	i := skipWS(s, it.i)
 	if i >= len(s) {
 		it.bad = true
-		return m, false
+		return "", false, false
 	}
 	if s[i] == '}' {
 		it.i = i + 1
-		return m, false
+		return "", false, false
 	}
 	if it.started {
 		if s[i] != ',' {
 			it.bad = true
-			return m, false
+			return "", false, false
 		}
 		i = skipWS(s, i+1)
 		if i >= len(s) {
 			it.bad = true
-			return m, false
+			return "", false, false
 		}
 	}
 	it.started = true
 	if s[i] != '"' {
 		it.bad = true
-		return m, false
+		return "", false, false
 	}
 	kstart := i
 	kend, ok, kplain := scanString(s, i)
 	if !ok {
 		it.bad = true
-		return m, false
+		return "", false, false
 	}
 	i = skipWS(s, kend)
 	if i >= len(s) || s[i] != ':' {
 		it.bad = true
-		return m, false
+		return "", false, false
 	}
-	vstart := skipWS(s, i+1)
-	vend, ok, vplain := scanValue(s, vstart)
+	it.i = skipWS(s, i+1)
+	it.key = kstart
+	return s[kstart:kend], kplain, true
+}
+
+// value scans the value of the member whose key nextKey returned, and
+// returns it raw and whether it is plain. On a syntax error it sets it.bad
+// and returns false.
+func (it *objIter) value() (val string, plain, ok bool) {
+	vstart := it.i
+	vend, ok, plain := scanValue(it.s, vstart)
 	if !ok {
 		it.bad = true
-		return m, false
+		return "", false, false
 	}
 	it.i = vend
-	return member{key: s[kstart:kend], keyPlain: kplain, val: s[vstart:vend], valPlain: vplain}, true
+	return it.s[vstart:vend], plain, true
 }
 
 // end is the index just past the object, once next has returned false
