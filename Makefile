@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build run test bench fuzz lint vet fmt clean
+.PHONY: help build run test crash-test bench fuzz lint vet fmt clean
 
 help: ## show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ run: build ## start the gateway on the embedded store with the example config
 
 test: vet ## run every test with the race detector
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+crash-test: ## kill the gateway at random moments and check nothing accepted is lost (SQLite and PostgreSQL)
+	$(GO) test -race -count=1 -timeout 10m -run '^TestCrash' -v ./e2e
 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...

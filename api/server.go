@@ -23,6 +23,13 @@ type Options struct {
 	Logger   *slog.Logger
 	// Ingest maps a path under /ingest/ (e.g. "teams") to its handler.
 	Ingest map[string]http.Handler
+
+	// Admin API (/api/...): mounted when Operator and Deliveries are set.
+	Operator   Operator
+	Deliveries AdminStore
+	// AdminToken is the bearer token the admin API requires; "" leaves it
+	// open, which config allows only when the listener is on loopback.
+	AdminToken string
 }
 
 // NewHandler returns the gateway's HTTP handler.
@@ -46,6 +53,9 @@ func NewHandler(o Options) http.Handler {
 	})
 	if o.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	if o.Operator != nil && o.Deliveries != nil {
+		(&admin{token: o.AdminToken, st: o.Deliveries, op: o.Operator, o: o}).routes(mux)
 	}
 	for name, h := range o.Ingest {
 		mux.Handle("POST /ingest/"+name, h)

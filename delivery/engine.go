@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ type Store interface {
 	Accept(ctx context.Context, batch []store.NewEvent) ([]bool, error)
 	Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, error)
 	Finish(ctx context.Context, results []store.Result) error
+	Release(ctx context.Context, owner string, ids []string, next time.Time) error
 	AddAttempt(ctx context.Context, a store.Attempt, succeeded bool) error
 	SetPaused(ctx context.Context, webhook string, paused bool) error
 	Paused(ctx context.Context) (map[string]bool, error)
@@ -47,17 +49,34 @@ type Webhook struct {
 	Secrets        []string // redacted from the attempt log
 	Concurrency    int      // attempts in flight at once
 	Ordered        bool     // deliveries sharing a key go out in event order
-	FailingAfter   int      // consecutive failures before webhook.failing
-	PauseOnFailing bool
-	RetryOn        []int // statuses retried besides the default ones
+	FailingAfter   int      // consecutive failures before webhook.failing; 0 means DefaultFailingAfter, < 0 never
+	PauseOnFailing bool     // pause the webhook when it raises webhook.failing
+	RetryOn        []int    // statuses retried besides the default ones
 }
+
+// Engine defaults for zero Webhook and Options fields.
+const (
+	// DefaultConcurrency is a webhook's attempts in flight at once.
+	DefaultConcurrency = 4
+	// DefaultFailingAfter is the number of consecutive failed attempts that
+	// raises webhook.failing.
+	DefaultFailingAfter = 5
+	// DefaultWorkers is the number of attempts in flight across all webhooks.
+	DefaultWorkers = 64
+	// DefaultPollInterval is how often the engine looks for due work
+	// without a wake-up.
+	DefaultPollInterval = 250 * time.Millisecond
+	// LeaseMargin is added to the longest webhook timeout to make the
+	// default lease: the time a result may take to be written.
+	LeaseMargin = 30 * time.Second
+)
 
 // Options configures an Engine.
 type Options struct {
-	Owner        string        // lease owner; unique per process
+	Owner        string        // lease owner prefix; unique per process
 	Workers      int           // attempts in flight at once across all webhooks (default 64)
 	PollInterval time.Duration // how often to look for due work without a local wake-up (default 250ms)
-	Lease        time.Duration // how long a claim lasts (default: longest timeout + 30s)
+	Lease        time.Duration // how long a claim lasts (default longest timeout + LeaseMargin; must exceed the longest timeout)
 	Logger       *slog.Logger
 	Metrics      *Metrics
 	Client       *http.Client // nil means NewClient(false): private targets refused
@@ -66,7 +85,8 @@ type Options struct {
 	Source       cdr.SourceRef // source of webhook.failing events
 }
 
-// Engine accepts events into the store and delivers them.
+// Engine accepts events into the store and delivers them; see the package
+// documentation for its life cycle and guarantees.
 type Engine struct {
 	st    Store
 	opts  Options
@@ -74,21 +94,42 @@ type Engine struct {
 	order []*hook
 
 	wake     chan struct{}
-	results  chan store.Result
-	inflight atomic.Int64
+	results  chan outcome
+	inflight atomic.Int64 // jobs claimed and not yet handed to the finish loop
+	claims   atomic.Uint64
+
+	// bg is canceled when Stop gives up on writing: it bounds every store
+	// write made after a claim (results, releases, webhook.failing).
+	bg       context.Context
+	bgCancel context.CancelFunc
 
 	mu      sync.Mutex
-	started bool
-	cancel  context.CancelFunc // stops claiming
-	abort   context.CancelFunc // cancels sends in flight
-	workers sync.WaitGroup
-	loops   sync.WaitGroup
+	state   int // stateNew, stateRunning, stateStopped
+	cancel  context.CancelFunc
+	abort   context.CancelFunc
+	claimWG sync.WaitGroup // the claim loop
+	workWG  sync.WaitGroup // one per claimed job
+	writeWG sync.WaitGroup // the finish loop
+	lost    atomic.Int64   // results or releases not written
+}
+
+const (
+	stateNew = iota
+	stateRunning
+	stateStopped
+)
+
+// outcome is what a worker hands to the finish loop: a result to write, or
+// (release) a claimed job to give back unattempted.
+type outcome struct {
+	res     store.Result
+	release bool
 }
 
 type hook struct {
 	Webhook
-	slots    chan struct{}
-	assigned atomic.Int64
+	assigned atomic.Int64 // claimed jobs not yet handed to the finish loop
+	maxSeen  atomic.Int64 // highest assigned ever (tests)
 	paused   atomic.Bool
 	health   *Health
 	sender   *Sender
@@ -100,14 +141,17 @@ type hook struct {
 
 // New returns an engine for the given webhooks. Call Start to deliver.
 func New(st Store, webhooks []Webhook, opts Options) (*Engine, error) {
+	if st == nil {
+		return nil, errors.New("delivery: store is nil")
+	}
 	if opts.Owner == "" {
 		return nil, errors.New("delivery: Options.Owner is required")
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 64
+		opts.Workers = DefaultWorkers
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = 250 * time.Millisecond
+		opts.PollInterval = DefaultPollInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -126,34 +170,47 @@ func New(st Store, webhooks []Webhook, opts Options) (*Engine, error) {
 		opts:    opts,
 		hooks:   make(map[string]*hook, len(webhooks)),
 		wake:    make(chan struct{}, 1),
-		results: make(chan store.Result, 4*opts.Workers),
+		results: make(chan outcome, 4*opts.Workers),
 	}
 	var longest time.Duration
-	for _, w := range webhooks {
+	for i, w := range webhooks {
+		if w.Name == "" {
+			return nil, fmt.Errorf("delivery: webhooks[%d]: name is empty", i)
+		}
+		if w.Renderer == nil {
+			return nil, fmt.Errorf("delivery: webhook %q: renderer is nil", w.Name)
+		}
 		if _, dup := e.hooks[w.Name]; dup {
 			return nil, fmt.Errorf("delivery: webhook %q defined twice", w.Name)
 		}
 		if w.Concurrency <= 0 {
-			w.Concurrency = 4
+			w.Concurrency = DefaultConcurrency
 		}
 		if w.MaxAttempts <= 0 {
-			w.MaxAttempts = 3
+			w.MaxAttempts = DefaultAttempts
 		}
 		if w.Timeout <= 0 {
-			w.Timeout = 10 * time.Second
+			w.Timeout = DefaultTimeout
+		}
+		if w.FailingAfter == 0 {
+			w.FailingAfter = DefaultFailingAfter
 		}
 		if w.Retry == nil {
-			w.Retry = Backoff{Schedule: Exponential, Interval: 30 * time.Second, MaxInterval: 10 * time.Minute, Jitter: 0.1}
+			w.Retry = Backoff{Schedule: Exponential, Interval: DefaultRetryInterval, MaxInterval: DefaultMaxInterval, Jitter: 0.1}
 		}
 		longest = max(longest, w.Timeout)
-		h := &hook{Webhook: w, slots: make(chan struct{}, w.Concurrency), health: &Health{},
+		h := &hook{Webhook: w, health: &Health{},
 			sender: &Sender{Client: opts.Client, UserAgent: opts.UserAgent, RetryOn: w.RetryOn}}
 		e.hooks[w.Name] = h
 		e.order = append(e.order, h)
 	}
-	if e.opts.Lease <= 0 {
-		e.opts.Lease = longest + 30*time.Second
+	switch {
+	case e.opts.Lease == 0:
+		e.opts.Lease = longest + LeaseMargin
+	case e.opts.Lease <= longest:
+		return nil, fmt.Errorf("delivery: Options.Lease %s: must be longer than the longest webhook timeout (%s)", e.opts.Lease, longest)
 	}
+	e.bg, e.bgCancel = context.WithCancel(context.Background())
 	return e, nil
 }
 
@@ -228,12 +285,17 @@ func (e *Engine) signal() {
 }
 
 // Start loads paused state and recent health, then starts claiming and
-// delivering in the background until Stop.
+// delivering in the background until Stop. ctx bounds only the loading:
+// the engine runs until Stop whatever becomes of ctx. An engine starts at
+// most once.
 func (e *Engine) Start(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.started {
+	switch e.state {
+	case stateRunning:
 		return errors.New("delivery: engine already started")
+	case stateStopped:
+		return errors.New("delivery: engine stopped; make a new one")
 	}
 	paused, err := e.st.Paused(ctx)
 	if err != nil {
@@ -241,7 +303,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	for _, h := range e.order {
 		h.paused.Store(paused[h.Name])
-		recent, err := e.st.RecentAttempts(ctx, h.Name, 100)
+		recent, err := e.st.RecentAttempts(ctx, h.Name, HealthWindow)
 		if err != nil {
 			return fmt.Errorf("load health of webhook %q: %w", h.Name, err)
 		}
@@ -254,37 +316,64 @@ func (e *Engine) Start(ctx context.Context) error {
 			h.health.Record(a.Error == "" && status >= 200 && status < 300, status, time.Duration(a.LatencyMS)*time.Millisecond)
 		}
 	}
-	claimCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	sendCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
-	e.cancel, e.abort, e.started = cancel, abort, true
-	e.loops.Add(2)
-	go func() { defer e.loops.Done(); e.claimLoop(claimCtx, sendCtx) }()
-	go func() { defer e.loops.Done(); e.finishLoop() }()
+	claimCtx, cancel := context.WithCancel(context.Background())
+	sendCtx, abort := context.WithCancel(context.Background())
+	e.cancel, e.abort, e.state = cancel, abort, stateRunning
+	e.claimWG.Add(1)
+	e.writeWG.Add(1)
+	go func() { defer e.claimWG.Done(); e.claimLoop(claimCtx, sendCtx) }()
+	go func() { defer e.writeWG.Done(); e.finishLoop() }()
 	return nil
 }
 
-// Stop stops claiming, lets attempts in flight finish until ctx is done
-// (then cancels them; their deliveries are retried), writes every result and
-// returns when all goroutines are gone. It is safe to call more than once.
+// Stop stops the engine within ctx's deadline and returns when every
+// goroutine it started is gone. It stops claiming at once and lets attempts
+// in flight finish; shortly before the deadline (a third of the time left,
+// at most two seconds, is kept for writing) it cancels those still running — their deliveries stay
+// pending and are retried, the canceled attempt logged — and gives back,
+// unattempted, claimed jobs not sent yet. It then writes every result, and
+// gives up at the deadline: what is not written by then stays leased until
+// the lease runs out and is attempted again, so nothing is lost. Stop
+// returns an error when it gave up on a write; it is safe to call more than
+// once.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.started {
+	if e.state != stateRunning {
+		e.state = stateStopped
+		e.bgCancel()
 		return nil
 	}
-	e.started = false
+	e.state = stateStopped
+	// Past the hard deadline nothing more is written.
+	stopWrites := context.AfterFunc(ctx, e.bgCancel)
+	defer stopWrites()
+	defer e.bgCancel()
+
 	e.cancel()
+	e.claimWG.Wait() // no job is claimed after this
+
+	soft := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		reserve := min(time.Until(dl)/3, 2*time.Second)
+		var cancel context.CancelFunc
+		soft, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
+	}
 	done := make(chan struct{})
-	go func() { e.workers.Wait(); close(done) }()
+	go func() { e.workWG.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-ctx.Done():
+	case <-soft.Done():
 		e.abort()
 		<-done
 	}
-	close(e.results)
-	e.loops.Wait()
 	e.abort()
+	close(e.results)
+	e.writeWG.Wait()
+	if n := e.lost.Swap(0); n > 0 {
+		return fmt.Errorf("delivery: stopped with %d results unwritten; their deliveries are attempted again when their leases expire", n)
+	}
 	return nil
 }
 
@@ -300,21 +389,34 @@ func (e *Engine) claimLoop(ctx, sendCtx context.Context) {
 		}
 		for e.claim(ctx, sendCtx) {
 		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
 		timer.Reset(e.opts.PollInterval)
 	}
 }
 
 // claim claims due work for each webhook with free slots; it reports whether
-// a webhook's claim came back full, so more may be due at once.
+// a webhook's claim came back full, so more may be due at once. Every claim
+// call leases under its own owner token (Options.Owner#n), so a result that
+// comes back after its lease expired and was taken again, even by this
+// process, cannot change the newer attempt's delivery.
 func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
 	now := e.opts.Now()
 	for _, h := range e.order {
+		if ctx.Err() != nil {
+			return false
+		}
 		free := min(int64(h.Concurrency)-h.assigned.Load(), int64(e.opts.Workers)-e.inflight.Load())
 		if free <= 0 || h.paused.Load() {
 			continue
 		}
+		owner := fmt.Sprintf("%s#%d", e.opts.Owner, e.claims.Add(1))
 		jobs, err := e.st.Claim(ctx, store.ClaimParams{
-			Owner: e.opts.Owner, Now: now, Limit: int(free), Lease: e.opts.Lease, Webhook: h.Name,
+			Owner: owner, Now: now, Limit: int(free), Lease: e.opts.Lease, Webhook: h.Name,
 		})
 		if err != nil {
 			if ctx.Err() == nil {
@@ -323,9 +425,18 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
 			return false
 		}
 		for _, j := range jobs {
+			if j.Lease == "" {
+				j.Lease = owner
+			}
 			e.inflight.Add(1)
-			h.assigned.Add(1)
-			e.workers.Add(1)
+			n := h.assigned.Add(1)
+			for {
+				seen := h.maxSeen.Load()
+				if n <= seen || h.maxSeen.CompareAndSwap(seen, n) {
+					break
+				}
+			}
+			e.workWG.Add(1)
 			go e.work(sendCtx, h, j)
 		}
 		if int64(len(jobs)) == free {
@@ -336,84 +447,106 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
 }
 
 func (e *Engine) work(ctx context.Context, h *hook, j store.Job) {
-	defer e.workers.Done()
-	defer e.signal()
-	defer e.inflight.Add(-1)
-	defer h.assigned.Add(-1)
-	res := e.attempt(ctx, h, j)
-	e.results <- res
+	defer e.workWG.Done()
+	o := e.attempt(ctx, h, j)
+	e.results <- o
+	h.assigned.Add(-1)
+	e.inflight.Add(-1)
+	e.signal()
 }
 
 // finishLoop writes results in batches until the results channel is closed.
 func (e *Engine) finishLoop() {
 	const maxBatch = 256
 	batch := make([]store.Result, 0, maxBatch)
-	for r := range e.results {
-		batch = append(batch[:0], r)
+	release := map[string][]string{} // owner token -> delivery ids
+	for o := range e.results {
+		batch = batch[:0]
+		clear(release)
+		add := func(o outcome) {
+			if o.release {
+				release[o.res.Owner] = append(release[o.res.Owner], o.res.Attempt.DeliveryID)
+			} else {
+				batch = append(batch, o.res)
+			}
+		}
+		add(o)
 	fill:
 		for len(batch) < maxBatch {
 			select {
-			case r, ok := <-e.results:
+			case o, ok := <-e.results:
 				if !ok {
 					break fill
 				}
-				batch = append(batch, r)
+				add(o)
 			default:
 				break fill
 			}
 		}
-		e.finish(batch)
+		if len(batch) > 0 {
+			e.write("write delivery results", len(batch), func(ctx context.Context) error { return e.st.Finish(ctx, batch) })
+		}
+		for owner, ids := range release {
+			e.write("release deliveries", len(ids), func(ctx context.Context) error {
+				return e.st.Release(ctx, owner, ids, e.opts.Now())
+			})
+		}
+		// A finished delivery may unblock the next ordered one.
+		e.signal()
 	}
 }
 
-// finish writes a batch of results, retrying while the store is down: a
-// result that is never written leaves its lease to expire and the delivery
-// is attempted again (at least once).
-func (e *Engine) finish(batch []store.Result) {
+// write runs a store write, retrying while the store is down until it
+// succeeds, 20 tries fail or Stop gives up: a result that is never written
+// leaves its lease to expire and the delivery is attempted again (at least
+// once).
+func (e *Engine) write(what string, n int, fn func(ctx context.Context) error) {
 	backoff := 50 * time.Millisecond
 	for try := 1; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := e.st.Finish(ctx, batch)
+		ctx, cancel := context.WithTimeout(e.bg, 10*time.Second)
+		err := fn(ctx)
 		cancel()
 		if err == nil {
 			return
 		}
-		e.opts.Logger.Error("write delivery results", "results", len(batch), "try", try, "err", err)
-		if try >= 20 {
-			e.opts.Logger.Error("giving up writing delivery results; their deliveries will be retried when their leases expire", "results", len(batch))
+		e.opts.Logger.Error(what, "results", n, "try", try, "err", err)
+		if try >= 20 || e.bg.Err() != nil {
+			e.lost.Add(int64(n))
+			e.opts.Logger.Error(what+": giving up; the deliveries are attempted again when their leases expire", "results", n)
 			return
 		}
-		time.Sleep(backoff)
+		select {
+		case <-time.After(backoff):
+		case <-e.bg.Done():
+		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
-// attempt makes one automatic attempt of a claimed delivery and returns its result.
-func (e *Engine) attempt(ctx context.Context, h *hook, j store.Job) store.Result {
+// attempt makes one automatic attempt of a claimed delivery and returns its
+// outcome.
+func (e *Engine) attempt(ctx context.Context, h *hook, j store.Job) outcome {
 	n := j.Delivery.Attempts + 1
 	now := e.opts.Now()
-	res := store.Result{Owner: e.opts.Owner, Attempt: store.Attempt{DeliveryID: j.Delivery.ID, N: n, At: now}}
+	res := store.Result{Owner: j.Lease, Attempt: store.Attempt{DeliveryID: j.Delivery.ID, N: n, At: now}}
+	if ctx.Err() != nil {
+		// Stopping before the request went out: give the job back as if it
+		// had never been claimed; nothing happened that needs a log line.
+		return outcome{res: res, release: true}
+	}
 	req, err := h.Renderer.Render(j.Event, j.Delivery.ID)
 	if err != nil {
 		// The record does not render (a run-time expression error, a header
 		// with CR/LF, or the filter no longer accepts it after a config
 		// change): retrying cannot help.
-		res.Attempt.Error = "render: " + err.Error()
+		res.Attempt.Error = "render: " + RedactString(err.Error(), h.Secrets)
 		res.Status = store.StatusFailed
-		e.opts.Logger.Warn("delivery not rendered", "webhook", h.Name, "delivery", j.Delivery.ID, "event", j.Event.ID, "err", err)
+		e.opts.Logger.Warn("delivery not rendered", "webhook", h.Name, "delivery", j.Delivery.ID, "event", j.Event.ID, "err", res.Attempt.Error)
 		e.opts.Metrics.attempt(h.Name, string(store.StatusFailed), 0)
-		return res
-	}
-	select {
-	case h.slots <- struct{}{}:
-	case <-ctx.Done():
-		res.Attempt.Error = "not sent: gateway stopping"
-		res.Status, res.NextAttemptAt = store.StatusPending, now
-		return res
+		return outcome{res: res}
 	}
 	r := h.sender.Send(ctx, &Request{Method: req.Method, URL: req.URL, Header: req.Header, Body: req.Body, Redact: h.Secrets},
 		h.Timeout, h.Signer, j.Delivery.ID, now)
-	<-h.slots
 	res.Attempt.At = r.At
 	res.Attempt.Request = store.HTTPRequest(r.Request)
 	if r.Response != nil {
@@ -426,15 +559,21 @@ func (e *Engine) attempt(ctx context.Context, h *hook, j store.Job) store.Result
 	if r.Response != nil {
 		status = r.Response.Status
 	}
+	if r.Outcome.Reason == ReasonCanceled {
+		// Stopping while the request was in flight: the receiver may have
+		// seen it, so the attempt is logged, but it says nothing about the
+		// endpoint (no health sample, no failure counted) and the delivery
+		// is due again at once.
+		res.Status, res.NextAttemptAt = store.StatusPending, e.opts.Now()
+		res.Attempt.Error = cmpOr(res.Attempt.Error, "canceled") + " (gateway stopping)"
+		e.opts.Metrics.attempt(h.Name, "retry", r.Latency)
+		return outcome{res: res}
+	}
 	ok := r.Outcome.Final == Delivered
 	h.health.Record(ok, status, r.Latency)
 	switch {
 	case ok:
 		res.Status = store.StatusDelivered
-	case r.Outcome.Reason == ReasonCanceled:
-		// Stopping: the attempt did not really happen; do not spend one.
-		res.Status, res.NextAttemptAt = store.StatusPending, e.opts.Now()
-		res.Attempt.N = n
 	case r.Outcome.Retry && n < h.MaxAttempts:
 		res.Status = store.StatusPending
 		res.NextAttemptAt = NextAttemptAt(h.Retry, n, e.opts.Now(), r.Outcome)
@@ -443,53 +582,70 @@ func (e *Engine) attempt(ctx context.Context, h *hook, j store.Job) store.Result
 	default:
 		res.Status = store.StatusFailed
 	}
-	outcome := string(res.Status)
+	outcomeLabel := string(res.Status)
 	if res.Status == store.StatusPending {
-		outcome = "retry"
+		outcomeLabel = "retry"
 	}
-	e.opts.Metrics.attempt(h.Name, outcome, r.Latency)
+	e.opts.Metrics.attempt(h.Name, outcomeLabel, r.Latency)
 	if ok {
 		h.mu.Lock()
 		h.consecutive, h.raised = 0, false
 		h.mu.Unlock()
-		return res
+		return outcome{res: res}
 	}
 	e.opts.Logger.Info("delivery attempt failed", "webhook", h.Name, "delivery", j.Delivery.ID, "attempt", n,
 		"status", status, "reason", r.Outcome.Reason, "err", r.Error, "next", res.Status)
-	e.failed(ctx, h, status, r.Error, r.Outcome.Reason == ReasonGone)
-	return res
+	e.failed(h, status, r.Error, r.Outcome.Reason == ReasonGone)
+	return outcome{res: res}
 }
 
-// failed counts a failed attempt; after FailingAfter in a row, or at once on
-// 410 Gone, it raises webhook.failing and, when configured or on 410, pauses
-// the webhook.
-func (e *Engine) failed(ctx context.Context, h *hook, status int, errText string, gone bool) {
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// failed counts a failed attempt. The FailingAfter-th failure in a row
+// raises webhook.failing once per streak (a success ends the streak) and,
+// with PauseOnFailing, pauses the webhook. A 410 Gone pauses the webhook at
+// once and raises webhook.failing unless the webhook is already paused.
+func (e *Engine) failed(h *hook, status int, errText string, gone bool) {
 	h.mu.Lock()
 	h.consecutive++
 	count := h.consecutive
-	raise := !h.raised && (gone || (h.FailingAfter > 0 && count >= h.FailingAfter))
+	streak := !h.raised && h.FailingAfter > 0 && count >= h.FailingAfter
+	pause := (gone || (streak && h.PauseOnFailing)) && !h.paused.Load()
+	raise := streak || pause
 	if raise {
 		h.raised = true
+	}
+	if pause {
+		h.paused.Store(true)
 	}
 	h.mu.Unlock()
 	if !raise {
 		return
 	}
-	pause := gone || h.PauseOnFailing
 	if pause {
-		h.paused.Store(true)
-		if err := e.st.SetPaused(context.WithoutCancel(ctx), h.Name, true); err != nil {
+		ctx, cancel := context.WithTimeout(e.bg, 10*time.Second)
+		err := e.st.SetPaused(ctx, h.Name, true)
+		cancel()
+		if err != nil {
 			e.opts.Logger.Error("pause webhook", "webhook", h.Name, "err", err)
 		}
 	}
 	now := e.opts.Now().UTC()
 	rec := &cdr.WebhookStatus{
-		ID: fmt.Sprintf("webhook:%s:failing:%d", h.Name, now.UnixNano()), Kind: cdr.KindWebhook, Webhook: h.Name, At: now,
-		ConsecutiveFailures: count, LastStatus: status, LastError: errText, Paused: pause,
+		ID:   "webhook:" + h.Name + ":failing:" + strings.TrimPrefix(NewID(now), IDPrefix),
+		Kind: cdr.KindWebhook, Webhook: h.Name, At: now,
+		ConsecutiveFailures: count, LastStatus: status, LastError: errText, Paused: h.paused.Load(),
 	}
 	ev := cdr.NewEvent(cdr.TypeWebhookFailing, now, e.opts.Source, rec)
-	e.opts.Logger.Warn("webhook failing", "webhook", h.Name, "consecutive_failures", count, "last_status", status, "paused", pause)
-	if err := e.Accept(context.WithoutCancel(ctx), []cdr.Event{ev}); err != nil {
+	e.opts.Logger.Warn("webhook failing", "webhook", h.Name, "consecutive_failures", count, "last_status", status, "paused", rec.Paused)
+	ctx, cancel := context.WithTimeout(e.bg, 10*time.Second)
+	defer cancel()
+	if err := e.Accept(ctx, []cdr.Event{ev}); err != nil {
 		e.opts.Logger.Error("raise webhook.failing", "webhook", h.Name, "err", err)
 	}
 }
@@ -504,7 +660,8 @@ func (e *Engine) Health(webhook string) (HealthSnapshot, bool) {
 }
 
 // SetPaused pauses or resumes a webhook: a paused webhook keeps its
-// deliveries pending until it is resumed.
+// deliveries pending until it is resumed. Resuming starts a new failure
+// streak.
 func (e *Engine) SetPaused(ctx context.Context, webhook string, paused bool) error {
 	h, ok := e.hooks[webhook]
 	if !ok {
@@ -513,11 +670,13 @@ func (e *Engine) SetPaused(ctx context.Context, webhook string, paused bool) err
 	if err := e.st.SetPaused(ctx, webhook, paused); err != nil {
 		return err
 	}
+	h.mu.Lock()
 	h.paused.Store(paused)
 	if !paused {
-		h.mu.Lock()
 		h.consecutive, h.raised = 0, false
-		h.mu.Unlock()
+	}
+	h.mu.Unlock()
+	if !paused {
 		e.signal()
 	}
 	return nil

@@ -44,6 +44,13 @@ type Store interface {
 	// change the delivery.
 	Finish(ctx context.Context, results []Result) error
 
+	// Release gives back leased deliveries that were never attempted (the
+	// engine claimed them but is stopping): for every id in ids that is
+	// pending and leased by owner, the lease is cleared and the delivery is
+	// due again at next. No attempt is logged and the attempt count does not
+	// change; ids that owner does not hold are left alone.
+	Release(ctx context.Context, owner string, ids []string, next time.Time) error
+
 	// AddAttempt logs a manual attempt (resend, test) without changing the
 	// schedule; it sets the status to delivered when the attempt succeeded.
 	AddAttempt(ctx context.Context, a Attempt, succeeded bool) error

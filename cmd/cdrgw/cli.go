@@ -38,6 +38,10 @@ func commands() []command {
 		{"validate", "check a config file", cmdValidate},
 		{"normalize", "print input records as cdrgw events, one JSON object per line", cmdNormalize},
 		{"render", "print the exact HTTP requests a webhook would send for input records", cmdRender},
+		{"replay", "feed recorded CDRs through the webhooks and report the outcome", cmdReplay},
+		{"deliveries", "list a running gateway's deliveries", cmdDeliveries},
+		{"resend", "send a delivery once more through a running gateway", cmdResend},
+		{"send-test", "send a sample record to a webhook through a running gateway", cmdSendTest},
 		{"version", "print the version", cmdVersion},
 	}
 }

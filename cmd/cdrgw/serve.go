@@ -28,7 +28,8 @@ import (
 func cmdServe(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "serve", "-c FILE [--log-format text|json] [--log-level LEVEL]", `
 Runs the gateway: opens the store (applying migrations), starts the HTTP
-listener (ingest, /healthz, /readyz, /metrics) and the delivery workers, and
+listener (ingest, the admin API under /api/, /healthz, /readyz, /metrics)
+and the delivery workers, and
 runs until SIGINT or SIGTERM, then stops gracefully within shutdown_timeout.`)
 	path := fs.String("c", "cdrgw.yaml", "config file")
 	logFormat := fs.String("log-format", "", "log format: text or json (default: text on a terminal, json otherwise)")
@@ -199,7 +200,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
-		Handler:           api.NewHandler(api.Options{Store: st, Gatherer: reg, Logger: log, Ingest: ingest}),
+		Handler: api.NewHandler(api.Options{Store: st, Gatherer: reg, Logger: log, Ingest: ingest,
+			Operator: engine, Deliveries: st, AdminToken: cfg.AdminToken}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,

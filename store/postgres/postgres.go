@@ -17,6 +17,7 @@ import (
 
 	"github.com/cdrgw/cdrgw/cdr"
 	"github.com/cdrgw/cdrgw/store"
+	"github.com/cdrgw/cdrgw/store/internal/group"
 	"github.com/cdrgw/cdrgw/store/internal/migrate"
 	"github.com/cdrgw/cdrgw/store/internal/row"
 )
@@ -29,6 +30,8 @@ type Store struct {
 	pool   *pgxpool.Pool
 	schema string // first schema of the DSN's search_path, created by Migrate; "" for none
 	now    func() time.Time
+
+	group *group.Committer // combines concurrent Accepts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -46,6 +49,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		cfg.MaxConns = 16
 	}
 	s := &Store{now: time.Now, schema: firstSchema(cfg.ConnConfig.RuntimeParams["search_path"])}
+	s.group = group.New(s.acceptTx)
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", redactErr(err))
@@ -141,8 +145,14 @@ func containsInt(vs []int, v int) bool {
 	return false
 }
 
-// Accept implements store.Store.
+// Accept implements store.Store. Concurrent calls are committed together
+// (see store/internal/group); each batch stays in one transaction.
 func (s *Store) Accept(ctx context.Context, batch []store.NewEvent) ([]bool, error) {
+	return s.group.Accept(ctx, batch)
+}
+
+// acceptTx stores batch in one transaction.
+func (s *Store) acceptTx(ctx context.Context, batch []store.NewEvent) ([]bool, error) {
 	if len(batch) == 0 {
 		return []bool{}, nil
 	}
@@ -279,15 +289,25 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 		exclude = []string{}
 	}
 	until := p.Now.Add(p.Lease)
-	var jobs []store.Job
+	var (
+		jobs   []store.Job
+		bodies [][]byte
+	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		jobs, bodies = jobs[:0], bodies[:0]
 		// The due index yields rows in claim order and marks dead entries
 		// as it goes; a bitmap scan (chosen on stale statistics) would sort
 		// every pending row and revisit every dead one on each claim.
-		if _, err := tx.Exec(ctx, `SET LOCAL enable_bitmapscan = off`); err != nil {
-			return err
-		}
-		rows, _ := tx.Query(ctx, `WITH c AS (
+		// Likewise without statistics (a young table), the planner reads
+		// every pending row of the webhook through deliveries_pending_key
+		// and sorts them, on every claim: enable_sort = off keeps it on the
+		// due index, which is already in claim order. The disabled-sort
+		// penalty would trigger JIT compilation (hundreds of ms): jit off.
+		// The settings and the claim go in one round trip.
+		var b pgx.Batch
+		b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+			set_config('jit', 'off', true), ` + asyncCommit)
+		b.Queue(`WITH c AS (
 			UPDATE deliveries d SET lease_owner = $1, lease_until = $2
 			FROM (SELECT seq, next_attempt_at FROM deliveries d
 				WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
@@ -299,26 +319,52 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 			RETURNING d.*, s.next_attempt_at AS due)
 		SELECT `+deliveryCols+`, e.body::text FROM c d JOIN events e ON e.id = d.event_id ORDER BY d.due, d.seq`,
 			p.Owner, until, p.Now, exclude, max(p.Limit, 1), p.Webhook)
+		br := tx.SendBatch(ctx, &b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, _ := br.Query()
 		defer rows.Close()
 		for rows.Next() {
-			var body []byte
+			var body string // a string is a copy: it outlives the batch
 			d, _, err := scanDelivery(rows, &body)
 			if err != nil {
 				return err
 			}
-			ev, err := row.DecodeEvent(body)
-			if err != nil {
-				return fmt.Errorf("delivery %q: %w", d.ID, err)
-			}
-			jobs = append(jobs, store.Job{Delivery: d, Event: ev, Lease: p.Owner})
+			jobs = append(jobs, store.Job{Delivery: d, Lease: p.Owner})
+			bodies = append(bodies, []byte(body))
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return br.Close()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim: %w", err)
 	}
+	// Events are decoded after the commit, so that locks are held shorter.
+	for i := range jobs {
+		ev, err := row.DecodeEvent(bodies[i])
+		if err != nil {
+			return nil, fmt.Errorf("postgres: claim: delivery %q: %w", jobs[i].Delivery.ID, err)
+		}
+		jobs[i].Event = ev
+	}
 	return jobs, nil
 }
+
+// asyncCommit, run first in a transaction, makes its commit return before
+// its WAL reaches disk (synchronous_commit = off for this transaction only).
+// Claim and Finish use it: a crash may then forget the last fraction of a
+// second of leases and results (at most three times wal_writer_delay), and
+// their deliveries are sent again, which at-least-once delivery allows and
+// the stable webhook-id lets receivers drop; the database stays consistent.
+// Accept never uses it: an acknowledged event must be on disk. Claims and
+// results are written one transaction at a time by the engine, so waiting
+// for a WAL flush on each limited PostgreSQL throughput.
+const asyncCommit = `set_config('synchronous_commit', 'off', true)`
 
 type attemptCols struct {
 	ids, reqs, errs []string
@@ -352,17 +398,31 @@ func (c *attemptCols) add(a *store.Attempt, manual bool, now time.Time) error {
 	return nil
 }
 
-func (c *attemptCols) insert(ctx context.Context, tx pgx.Tx) error {
-	tag, err := tx.Exec(ctx, `INSERT INTO attempts (delivery_id, webhook, n, at, manual, request, response, latency_ms, error)
+const insertAttempts = `INSERT INTO attempts (delivery_id, webhook, n, at, manual, request, response, latency_ms, error)
 		SELECT d.id, d.webhook, CASE WHEN u.n > 0 THEN u.n ELSE COALESCE((SELECT max(a.n) FROM attempts a WHERE a.delivery_id = d.id), 0) + 1 END,
 			u.at, u.manual, u.req::json, u.resp::json, u.lat, u.err
 		FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::bool[], $5::text[], $6::text[], $7::bigint[], $8::text[]) WITH ORDINALITY
 			AS u(id, n, at, manual, req, resp, lat, err, ord)
-		JOIN deliveries d ON d.id = u.id ORDER BY u.ord`,
-		c.ids, c.ns, c.ats, c.manual, c.reqs, c.resps, c.lat, c.errs)
+		JOIN deliveries d ON d.id = u.id ORDER BY u.ord`
+
+func (c *attemptCols) args() []any {
+	return []any{c.ids, c.ns, c.ats, c.manual, c.reqs, c.resps, c.lat, c.errs}
+}
+
+// queue adds the insert of the attempts to b; check its tag afterwards.
+func (c *attemptCols) queue(b *pgx.Batch) { b.Queue(insertAttempts, c.args()...) }
+
+func (c *attemptCols) insert(ctx context.Context, tx pgx.Tx) error {
+	tag, err := tx.Exec(ctx, insertAttempts, c.args()...)
 	if err != nil {
 		return fmt.Errorf("insert attempts: %w", err)
 	}
+	return c.check(ctx, tx, tag)
+}
+
+// check returns ErrNotFound naming a delivery that does not exist when the
+// insert wrote fewer rows than attempts.
+func (c *attemptCols) check(ctx context.Context, tx pgx.Tx, tag pgconn.CommandTag) error {
 	if int(tag.RowsAffected()) == len(c.ids) {
 		return nil
 	}
@@ -400,18 +460,34 @@ func (s *Store) Finish(ctx context.Context, results []store.Result) error {
 		nexts = append(nexts, next)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := ac.insert(ctx, tx); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1,
+		// One round trip for the setting, the attempts and the updates.
+		var b pgx.Batch
+		b.Queue(`SELECT ` + asyncCommit)
+		ac.queue(&b)
+		b.Queue(`UPDATE deliveries d SET status = u.status, attempts = d.attempts + 1,
 				next_attempt_at = CASE WHEN u.status = 'pending' THEN u.next ELSE d.next_attempt_at END,
 				updated_at = $6, last_error = u.err, lease_owner = NULL, lease_until = NULL
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) AS u(id, owner, status, next, err)
 			WHERE d.id = u.id AND d.lease_owner = u.owner AND d.status = 'pending'`,
-			ids, owners, statuses, nexts, errs, now); err != nil {
+			ids, owners, statuses, nexts, errs, now)
+		br := tx.SendBatch(ctx, &b)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("insert attempts: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			br.Close()
 			return fmt.Errorf("update deliveries: %w", err)
 		}
-		return nil
+		if err := br.Close(); err != nil {
+			return err
+		}
+		return ac.check(ctx, tx, tag)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: finish: %w", err)

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Exclude", testExclude},
 		{"ClaimOneWebhook", testClaimOneWebhook},
 		{"Ordered", testOrdered},
+		{"Release", testRelease},
 		{"AttemptsRoundTrip", testAttemptsRoundTrip},
 		{"AddAttempt", testAddAttempt},
 		{"FinishInvalid", testFinishInvalid},

@@ -1,0 +1,24 @@
+// Package e2e holds cdrgw's end-to-end tests: they build the real cdrgw
+// binary once per run, start it with generated configs, post Teams records
+// to it over loopback HTTP and watch the webhooks it sends arrive at an
+// internal/receiver in the test process.
+//
+// The crash tests (TestCrash*, also run by `make crash-test`) kill the
+// gateway with SIGKILL at three seeded random moments while records are being
+// posted and delivered, restart it on the same store, and check that every
+// event the gateway acknowledged with 202 reached the receiver, with no more
+// duplicates than there were deliveries claimed but not finished at the
+// kills. They run on SQLite and on PostgreSQL (store/postgres/pgtest).
+//
+// The replica test starts three gateways on one PostgreSQL schema and checks
+// that they share the work and that each delivery is sent exactly once. The
+// serve tests cover health, readiness, metrics, the Teams ingest endpoint,
+// graceful stop on SIGTERM and JSON logs.
+//
+// Set CDRGW_E2E_SEED to replay the random choices of a failed crash run (the
+// seed is logged). The crash tests take about 40 s each, most of it waiting
+// for the leases of the killed processes (webhook timeout + 30 s) to expire;
+// -short skips them. CDRGW_E2E_BINARY tests a prebuilt binary instead of
+// building one; CDRGW_E2E_RACE=1 builds it with the race detector (slow on
+// SQLite).
+package e2e
