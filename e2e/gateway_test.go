@@ -39,6 +39,8 @@ type gatewayConfig struct {
 	Timeout         time.Duration // webhook timeout (default 2s: the lease is timeout+30s)
 	ShutdownTimeout time.Duration // default 5s
 	MaxBody         string        // default 1MiB
+	ExtraSources    string        // YAML list items added after the Teams source
+	Events          string        // the webhook's event types (default "queue.ended, ivr.ended")
 }
 
 // yaml returns the config file text: one Teams source with a token and one
@@ -57,6 +59,9 @@ func (c gatewayConfig) yaml() string {
 	if c.MaxBody == "" {
 		c.MaxBody = "1MiB"
 	}
+	if c.Events == "" {
+		c.Events = "queue.ended, ivr.ended"
+	}
 	return fmt.Sprintf(`store: %q
 listen: %q
 allow_private_targets: true
@@ -64,10 +69,10 @@ shutdown_timeout: %s
 max_body: %s
 sources:
   - {name: teams, type: teams, token: %q}
-webhooks:
+%swebhooks:
   - name: sink
     url: %q
-    events: [queue.ended, ivr.ended]
+    events: [%s]
     method: POST
     encoding: json
     params:
@@ -78,7 +83,7 @@ webhooks:
     retry: {attempts: 20, schedule: fixed, interval: 1s, max_interval: 1s, jitter: 0}
     timeout: %s
     concurrency: %d
-`, c.Store, c.Listen, c.ShutdownTimeout, c.MaxBody, teamsToken, c.Receiver+"/cdr", c.Timeout, c.Concurrency)
+`, c.Store, c.Listen, c.ShutdownTimeout, c.MaxBody, teamsToken, c.ExtraSources, c.Receiver+"/cdr", c.Events, c.Timeout, c.Concurrency)
 }
 
 // freeAddr returns a loopback host:port that was free a moment ago.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,8 @@ import (
 	"github.com/cdrgw/cdrgw/cdr"
 	"github.com/cdrgw/cdrgw/config"
 	"github.com/cdrgw/cdrgw/delivery"
+	ingestpkg "github.com/cdrgw/cdrgw/ingest"
+	"github.com/cdrgw/cdrgw/ingest/siptap"
 	"github.com/cdrgw/cdrgw/ingest/teams"
 	"github.com/cdrgw/cdrgw/store"
 	"github.com/cdrgw/cdrgw/store/storeurl"
@@ -175,6 +178,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	ingest := map[string]http.Handler{}
 	var teamsSources []string
+	var live []ingestpkg.Source
+	var sipMetrics *siptap.Metrics
 	for _, src := range cfg.Sources {
 		switch src.Type {
 		case config.SourceTeams:
@@ -186,6 +191,21 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				Logger:  log,
 			}
 			teamsSources = append(teamsSources, src.Name)
+		case config.SourceHEP, config.SourceSIP:
+			if sipMetrics == nil {
+				sipMetrics = siptap.NewMetrics(reg)
+			}
+			sc := siptap.SourceConfig{
+				Name: src.Name, Listen: src.Listen, Logger: log, Metrics: sipMetrics,
+				CaptureIDs: src.CaptureIDs, Password: src.Password,
+				Tracker: siptap.Options{LocalNetworks: src.LocalNetworks, LocalDomains: src.LocalDomains,
+					MaxCallDuration: src.MaxCallDuration, MaxDialogs: src.MaxDialogs},
+			}
+			if src.Type == config.SourceHEP {
+				live = append(live, siptap.NewHEPSource(sc))
+			} else {
+				live = append(live, siptap.NewSIPSource(sc))
+			}
 		default:
 			log.Warn("source type not supported by this build yet; source ignored", "source", src.Name, "type", src.Type)
 		}
@@ -212,6 +232,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		ln.Close()
 		return err
 	}
+	// Live sources run until the gateway stops; each hands its events to the
+	// engine, which stores them before they count as accepted.
+	srcCtx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	var sources sync.WaitGroup
+	for _, src := range live {
+		sources.Add(1)
+		go func() {
+			defer sources.Done()
+			if err := src.Run(srcCtx, engine); err != nil && srcCtx.Err() == nil {
+				log.Error("source stopped", "source", src.Name(), "err", err)
+			}
+		}()
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("gateway started", "listen", ln.Addr().String(), "store", storeurl.Redact(cfg.Store),
@@ -226,7 +260,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	// Stop taking new work first, then let attempts in flight finish.
+	// Stop taking new work first (sources, then HTTP), then let attempts in
+	// flight finish.
+	stopSources()
+	sources.Wait()
 	if err := srv.Shutdown(stopCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
