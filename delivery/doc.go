@@ -74,6 +74,46 @@
 // prefix up to MaxDrain more is read and dropped so the connection can be
 // reused.
 //
+// # Engine
+//
+// Engine.Accept stores an event with one delivery per active webhook that
+// subscribes to its type and whose filter accepts it, in one transaction,
+// before returning; inactive webhooks and false filters enqueue nothing. A
+// record that fails to render still gets its delivery, which then fails
+// with the render error in its attempt log (retrying cannot help).
+//
+// The engine claims due deliveries per webhook, never more than the
+// webhook's free concurrency slots (default 4) and the engine's free workers
+// (default 64), so a webhook whose endpoint hangs holds only its own slots.
+// Each claim call leases under its own token (Options.Owner#n): a result
+// that arrives after its lease expired and was claimed again, even by the
+// same process, is logged but cannot change the newer attempt's delivery.
+// The lease lasts the longest webhook timeout plus LeaseMargin; results are
+// written in batches and, while the store is down, retried (20 tries with
+// backoff): what is never written comes back when its lease expires, so
+// delivery stays at-least-once. Claims use Options.Now, so a test clock
+// makes retries due without sleeping.
+//
+// Deliveries of a webhook that is no longer configured are never claimed
+// (claims are per configured webhook): they stay pending, are listed by the
+// API, and go out if the webhook is configured again.
+//
+// Failures: every failed attempt that reached the network counts towards
+// the webhook's consecutive failures; the FailingAfter-th in a row (default
+// 5) raises a webhook.failing event once per streak (a success or a resume
+// ends the streak), which other webhooks may subscribe to; with
+// PauseOnFailing the webhook is paused too. A 410 Gone pauses the webhook at
+// once and raises webhook.failing. A paused webhook keeps its deliveries
+// pending until resumed.
+//
+// Stop stops claiming, lets attempts in flight finish and, shortly before
+// its deadline, cancels the rest: a canceled in-flight attempt is logged
+// ("gateway stopping"), is not counted in health or failures, and its
+// delivery is due again at once (it does count as an attempt); a claimed job
+// not yet sent is released (store Release) without an attempt. Stop then
+// writes the results until its deadline and returns when every goroutine it
+// started is gone.
+//
 // # Health
 //
 // Health keeps the last HealthWindow (100) attempts of an endpoint: success
