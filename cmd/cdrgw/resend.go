@@ -12,12 +12,18 @@ import (
 )
 
 func cmdResend(ctx context.Context, e env, args []string) int {
-	fs := newFlagSet(e, "resend", "ID [--json] [--server URL]", `
+	return oneArgManual(ctx, e, args, "resend", "ID", "delivery ID", `
 Sends delivery ID once more now through a running gateway (POST
 /api/deliveries/ID/resend; token from $CDRGW_ADMIN_TOKEN) and prints the
 attempt. The attempt is logged as a manual one and never retried. Exit
 status 0 when the receiver answered 2xx, 1 otherwise or when the gateway
-refused the request (its error is printed).`)
+refused the request (its error is printed).`, func(id string) string { return "/api/deliveries/" + url.PathEscape(id) + "/resend" })
+}
+
+// oneArgManual runs a client command that takes one argument and posts one
+// manual send (resend, send-test) to the path built from it.
+func oneArgManual(ctx context.Context, e env, args []string, name, arg, what, description string, path func(string) string) int {
+	fs := newFlagSet(e, name, arg+" [--json] [--server URL]", description)
 	var cf clientFlags
 	cf.register(fs)
 	asJSON := fs.Bool("json", false, "print the attempt as JSON")
@@ -26,11 +32,11 @@ refused the request (its error is printed).`)
 		return code
 	}
 	if len(rest) != 1 || rest[0] == "" {
-		fmt.Fprintln(e.stderr, "cdrgw resend: exactly one delivery ID is required")
+		fmt.Fprintf(e.stderr, "cdrgw %s: exactly one %s is required\n", name, what)
 		fs.Usage()
 		return exitUsage
 	}
-	return manualCommand(ctx, e, "resend", cf, "/api/deliveries/"+url.PathEscape(rest[0])+"/resend", *asJSON)
+	return manualCommand(ctx, e, name, cf, path(rest[0]), *asJSON)
 }
 
 // manualCommand posts to a resend or test endpoint and prints the attempt.
