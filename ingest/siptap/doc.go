@@ -60,7 +60,11 @@
 // NewHEPSource listens for HEP on UDP (v3 and v2) and TCP (v3) with an
 // optional capture-id allow-list and password (chunk 14); NewSIPSource is a
 // passive tap for mirrored plain SIP on UDP and TCP, parsed with sipgo's
-// parser, answering nothing. Skipped packets are counted in
+// parser, answering nothing. A mirrored datagram's addresses are the
+// mirror's (a tap, or Kamailio's siptrace without HEP), not the captured
+// message's, so the SIP source gives the tracker none: it tells the legs
+// apart by Via counts, and LocalNetworks cannot set the direction (use
+// LocalDomains). CRLF keep-alives are skipped without being counted. Skipped packets are counted in
 // cdrgw_sip_bad_packets_total{source,reason} and logged at most once a
 // second. Live time-outs follow the capture clock: the latest capture time
 // plus the wall time since it arrived.

@@ -213,7 +213,11 @@ func (s *Source) serveUDP(pc net.PacketConn) {
 		if s.hep {
 			_ = s.pipe.hep(buf[:n])
 		} else if classify(buf[:n]) == kindSIP {
-			_ = s.pipe.sip(buf[:n], time.Now().UTC(), addrPort(from), addrPort(pc.LocalAddr()))
+			// The datagram's addresses are the mirror's, not the captured
+			// message's: the tracker tells the legs apart by Via counts.
+			_ = s.pipe.sip(buf[:n], time.Now().UTC(), netip.AddrPort{}, netip.AddrPort{})
+		} else if !keepAlive(buf[:n]) {
+			s.pipe.bad(ReasonNotSIP, fmt.Errorf("datagram of %d bytes from %s is not SIP", n, from))
 		}
 		s.mu.Unlock()
 	}
@@ -242,7 +246,8 @@ func (s *Source) serveTCP(c net.Conn) {
 		}
 	}
 	stream := sip.NewParser(sip.WithHeadersParsers(trackerHeaders)).NewSIPStream()
-	src, dst := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	// As for UDP, the connection's addresses are the mirror's.
+	var src, dst netip.AddrPort
 	buf := make([]byte, 65536)
 	for {
 		n, err := c.Read(buf)
@@ -269,12 +274,13 @@ func (s *Source) serveTCP(c net.Conn) {
 	}
 }
 
-func addrPort(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		return a.AddrPort()
-	case *net.TCPAddr:
-		return a.AddrPort()
+// keepAlive reports whether a datagram is a SIP keep-alive (RFC 5626's CRLF
+// pings, or any run of whitespace), which is neither SIP nor bad.
+func keepAlive(b []byte) bool {
+	for _, c := range b {
+		if c != '\r' && c != '\n' && c != ' ' && c != '\t' {
+			return false
+		}
 	}
-	return netip.AddrPort{}
+	return true
 }
