@@ -22,6 +22,7 @@ import (
 	"github.com/cdrgw/cdrgw/config"
 	"github.com/cdrgw/cdrgw/delivery"
 	ingestpkg "github.com/cdrgw/cdrgw/ingest"
+	"github.com/cdrgw/cdrgw/ingest/ari"
 	"github.com/cdrgw/cdrgw/ingest/siptap"
 	"github.com/cdrgw/cdrgw/ingest/teams"
 	"github.com/cdrgw/cdrgw/store"
@@ -191,6 +192,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				Logger:  log,
 			}
 			teamsSources = append(teamsSources, src.Name)
+		case config.SourceARI:
+			as, err := ari.NewSource(ari.SourceConfig{
+				Name: src.Name, URL: src.URL, Username: src.Username, Password: src.Password, App: src.App,
+				Tracker: ari.Options{IVRContexts: src.IVRContexts, IVRApps: src.IVRApps, IVRVariables: src.IVRVariables,
+					KeepVariables: src.KeepVariables, MaxCallDuration: src.MaxCallDuration},
+			}, log, reg)
+			if err != nil {
+				return fmt.Errorf("source %q: %w", src.Name, err)
+			}
+			live = append(live, as)
 		case config.SourceHEP, config.SourceSIP:
 			if sipMetrics == nil {
 				sipMetrics = siptap.NewMetrics(reg)

@@ -86,4 +86,38 @@
 // ends before it is emitted. Calls whose ChannelDestroyed never comes end
 // at Flush after Options.MaxCallDuration (custom.incomplete = "true").
 // After a reconnect, Reconcile ends the calls whose channels vanished.
+// # Live source
+//
+// Source (NewSource, Run) connects to one Asterisk: GET /ari/asterisk/info
+// to check the URL and credentials, then the /ari/events WebSocket with
+// app=<App>&subscribeAll=true (basic auth, ws:// or wss://), then GET
+// /ari/channels. One goroutine reads the socket into a bounded queue
+// (SourceConfig.Buffer); the Run goroutine owns the Tracker, feeds it,
+// hands what it produces to the sink (batching what is already queued) and
+// calls Flush every FlushInterval. A failed connect or a lost socket is
+// logged with the source name and URL (never the password) and retried
+// with capped exponential backoff (SourceConfig.Backoff). After a
+// reconnect, the channel list is passed to Tracker.Reconcile with the time
+// the loss was noticed. source.connected and source.disconnected
+// (cdr.SourceStatus, id source:<name>:<status>:<unixnano>) are raised only
+// once a state has lasted SourceConfig.HoldStatus; a shorter flap raises
+// nothing and the latest state wins (so the first connection raises
+// source.connected after the hold).
+//
+// The WebSocket is read by this package with golang.org/x/net/websocket,
+// the library github.com/CyCoreSystems/ari/v5 v5.3.1's native client uses,
+// and decoded with this package's DecodeEvent, rather than through that
+// client. Reading its source and testing it against internal/arisim
+// decided this: its Connect blocks until the first successful connection
+// (forever, with no context, on a wrong password or a bad URL), its
+// reconnect loop sleeps a fixed second and writes its connected flag from
+// two goroutines (a data race -race reports), its stdbus drops events when
+// a subscriber's 100-slot buffer is full and drops events without keys
+// (global ChannelVarset) altogether, and it re-decodes every event into
+// typed structs the tracker would have to re-encode. Reading the socket
+// directly back-pressures it instead: the reader blocks while the queue
+// is full, so a 10,000-event burst loses nothing
+// (cdrgw_ari_events_dropped_total stays 0; it counts only an event read
+// when the source is stopping). internal/arisim is tested with the native
+// client too, so the server stays faithful to it.
 package ari

@@ -279,6 +279,35 @@ func scanDelivery(sc pgx.Row, extra ...any) (store.Delivery, int64, error) {
 	return d, seq, nil
 }
 
+// claimQuery returns the claim statement; its arguments are $1 the owner,
+// $2 the lease end, $3 now, $4 the excluded webhooks, $5 the limit and, for
+// a claim of one webhook (one, true), $6 the webhook.
+//
+// A claim of every webhook reads deliveries_due; a claim of one webhook
+// (what the engine runs) reads deliveries_due_webhook, where that webhook's
+// pending rows are together in due order: on deliveries_due it would step
+// over every due row of the other webhooks, so a hanging endpoint's backlog
+// would slow every other webhook's claims. The condition is a plain
+// "webhook = $6": an "OR $6 is empty" in front of it would keep the planner
+// off the index. The index's predicate keeps it out of the ordering check
+// (see migrations/0002_claim_by_webhook.sql).
+func claimQuery(one bool) string {
+	webhook := ""
+	if one {
+		webhook = "AND webhook = $6"
+	}
+	return `WITH c AS (
+			UPDATE deliveries d SET lease_owner = $1, lease_until = $2
+			FROM (SELECT seq, next_attempt_at FROM deliveries d
+				WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
+				AND NOT (webhook = ANY($4::text[])) ` + webhook + `
+				AND (NOT ordered OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.webhook = d.webhook AND p.key = d.key AND p.status = 'pending' AND p.seq < d.seq))
+				ORDER BY next_attempt_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED) s
+			WHERE d.seq = s.seq
+			RETURNING d.*, s.next_attempt_at AS due)
+		SELECT ` + deliveryCols + `, e.body::text FROM c d JOIN events e ON e.id = d.event_id ORDER BY d.due, d.seq`
+}
+
 // Claim implements store.Store.
 func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, error) {
 	if p.Owner == "" {
@@ -301,24 +330,18 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 		// Likewise without statistics (a young table), the planner reads
 		// every pending row of the webhook through deliveries_pending_key
 		// and sorts them, on every claim: enable_sort = off keeps it on the
-		// due index, which is already in claim order. The disabled-sort
+		// due index, which is already in claim order (for a claim of one
+		// webhook, on deliveries_due_webhook). The disabled-sort
 		// penalty would trigger JIT compilation (hundreds of ms): jit off.
 		// The settings and the claim go in one round trip.
 		var b pgx.Batch
 		b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
 			set_config('jit', 'off', true), ` + asyncCommit)
-		b.Queue(`WITH c AS (
-			UPDATE deliveries d SET lease_owner = $1, lease_until = $2
-			FROM (SELECT seq, next_attempt_at FROM deliveries d
-				WHERE status = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
-				AND NOT (webhook = ANY($4::text[]))
-				AND ($6 = '' OR webhook = $6)
-				AND (NOT ordered OR NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.webhook = d.webhook AND p.key = d.key AND p.status = 'pending' AND p.seq < d.seq))
-				ORDER BY next_attempt_at, seq LIMIT $5 FOR UPDATE SKIP LOCKED) s
-			WHERE d.seq = s.seq
-			RETURNING d.*, s.next_attempt_at AS due)
-		SELECT `+deliveryCols+`, e.body::text FROM c d JOIN events e ON e.id = d.event_id ORDER BY d.due, d.seq`,
-			p.Owner, until, p.Now, exclude, max(p.Limit, 1), p.Webhook)
+		args := []any{p.Owner, until, p.Now, exclude, max(p.Limit, 1)}
+		if p.Webhook != "" {
+			args = append(args, p.Webhook)
+		}
+		b.Queue(claimQuery(p.Webhook != ""), args...)
 		br := tx.SendBatch(ctx, &b)
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {

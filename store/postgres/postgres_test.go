@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/cdrgw/cdrgw/store"
@@ -26,3 +27,9 @@ func TestConformance(t *testing.T) {
 func BenchmarkAccept(b *testing.B) { storetest.BenchAccept(b, open(b)) }
 
 func BenchmarkClaimFinish(b *testing.B) { storetest.BenchClaimFinish(b, open(b)) }
+
+func BenchmarkClaimOtherBacklog(b *testing.B) {
+	for _, backlog := range []int{0, 5000} {
+		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) { storetest.BenchClaimOtherBacklog(b, open(b), backlog) })
+	}
+}

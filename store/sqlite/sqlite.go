@@ -270,6 +270,30 @@ func scanDelivery(sc scanner, extra ...any) (store.Delivery, int64, error) {
 	return d, seq, nil
 }
 
+// claimQuery returns the claim's SELECT; its arguments are ?1 now, ?2 the
+// excluded webhooks (JSON array), ?3 the limit and, for a claim of one
+// webhook (one, true), ?4 the webhook.
+//
+// INDEXED BY: without statistics SQLite picks deliveries_status_seq for
+// status = 'pending', which visits every pending row (leased ones included)
+// and sorts them on each claim: claims slow down as the backlog grows
+// (quadratic overall). The partial due indexes yield rows in claim order and
+// hold only pending ones. A claim of one webhook (one, true) goes through
+// deliveries_due_webhook, which holds that webhook's rows together: on
+// deliveries_due it would step over every due row of the other webhooks,
+// and a hanging endpoint's backlog would slow every other webhook's claims.
+func claimQuery(one bool) string {
+	index, webhook := "deliveries_due", ""
+	if one {
+		index, webhook = "deliveries_due_webhook", "AND d.webhook = ?4"
+	}
+	return `SELECT ` + deliveryCols + `, e.body FROM deliveries d INDEXED BY ` + index + ` JOIN events e ON e.id = d.event_id
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+		AND d.webhook NOT IN (SELECT value FROM json_each(?2)) ` + webhook + `
+		AND (d.ordered = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_pending_key WHERE p.webhook = d.webhook AND p.key = d.key AND p.status = 'pending' AND p.seq < d.seq))
+		ORDER BY d.next_attempt_at, d.seq LIMIT ?3`
+}
+
 // Claim implements store.Store.
 func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, error) {
 	if p.Owner == "" {
@@ -287,17 +311,11 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 		return nil, fmt.Errorf("sqlite: claim: %w", err)
 	}
 	defer tx.Rollback()
-	// INDEXED BY: without statistics SQLite picks deliveries_status_seq for
-	// status = 'pending', which visits every pending row (leased ones
-	// included) and sorts them on each claim: claims slow down as the
-	// backlog grows (quadratic overall). The partial due index yields rows in
-	// claim order and holds only pending ones.
-	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryCols+`, e.body FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
-		WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND (d.lease_until IS NULL OR d.lease_until <= ?1)
-		AND d.webhook NOT IN (SELECT value FROM json_each(?2))
-		AND (?4 = '' OR d.webhook = ?4)
-		AND (d.ordered = 0 OR NOT EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_pending_key WHERE p.webhook = d.webhook AND p.key = d.key AND p.status = 'pending' AND p.seq < d.seq))
-		ORDER BY d.next_attempt_at, d.seq LIMIT ?3`, now, exclude, limit, p.Webhook)
+	args := []any{now, exclude, limit}
+	if p.Webhook != "" {
+		args = append(args, p.Webhook)
+	}
+	rows, err := tx.QueryContext(ctx, claimQuery(p.Webhook != ""), args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim: %w", err)
 	}

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"time"
 
 	"path/filepath"
@@ -62,5 +63,11 @@ func TestReopenKeepsOutbox(t *testing.T) {
 	jobs, err := s.Claim(ctx, store.ClaimParams{Owner: "new", Now: storetest.T0.Add(2 * time.Minute), Limit: 1, Lease: time.Minute})
 	if err != nil || len(jobs) != 1 || jobs[0].Delivery.ID != "d1" {
 		t.Fatalf("claim after reopen: %v, %v", jobs, err)
+	}
+}
+
+func BenchmarkClaimOtherBacklog(b *testing.B) {
+	for _, backlog := range []int{0, 5000} {
+		b.Run(fmt.Sprint("backlog=", backlog), func(b *testing.B) { storetest.BenchClaimOtherBacklog(b, open(b), backlog) })
 	}
 }

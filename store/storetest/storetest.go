@@ -471,6 +471,27 @@ func testClaimOneWebhook(t *testing.T, s store.Store) {
 	equalIDs(t, "only erp", jobIDs(only("erp", 10)), []string{"d3"})
 	equalIDs(t, "only bi", jobIDs(only("bi", 10)), nil)
 	equalIDs(t, "only crm", jobIDs(only("crm", 10)), []string{"d1"})
+
+	// Another webhook's due backlog, due first, does not get in the way; a
+	// webhook's own deliveries come in due order, the ordered one after
+	// the pending one of its key, and not while the webhook is excluded.
+	var hang []store.NewDelivery
+	for i := range 50 {
+		hang = append(hang, dlv(fmt.Sprint("h", i), "hang", fmt.Sprint("k", i), T0.Add(-time.Hour)))
+	}
+	ordered := dlv("d6", "crm", "c4", T0.Add(-2*time.Minute))
+	ordered.Ordered = true
+	accept(t, s, store.NewEvent{Event: Event(2, "c2"), Deliveries: append(hang,
+		dlv("d4", "crm", "c4", T0.Add(-time.Minute)), dlv("d5", "crm", "c5", T0.Add(-3*time.Minute)), ordered, dlv("d7", "crm", "c7", T0.Add(time.Minute)))})
+	if jobs := must(s.Claim(ctx(t), store.ClaimParams{Owner: "w", Now: T0, Limit: 10, Lease: time.Hour, Webhook: "crm", Exclude: []string{"crm"}}))(t); len(jobs) != 0 {
+		t.Fatalf("claim of an excluded webhook: %v", jobIDs(jobs))
+	}
+	equalIDs(t, "only crm, past a backlog", jobIDs(only("crm", 10)), []string{"d5", "d4"})
+	var hangIDs []string
+	for _, d := range hang {
+		hangIDs = append(hangIDs, d.ID)
+	}
+	equalIDs(t, "only hang", jobIDs(only("hang", 100)), hangIDs)
 }
 
 func testOrdered(t *testing.T, s store.Store) {

@@ -1,0 +1,11 @@
+-- Claim of one webhook (the engine claims per webhook): its pending
+-- deliveries in due order, without walking past other webhooks' due
+-- backlog in deliveries_due (kept for claims of every webhook).
+--
+-- "next_attempt_at IS NOT NULL" (always true: the column is NOT NULL) is
+-- implied by the claim's "next_attempt_at <= $3" but not by the ordering
+-- check of Claim (pending rows of a webhook and key before a seq): without
+-- statistics the planner would otherwise take this index for that check, as
+-- cheap as deliveries_pending_key by its estimate, and read every earlier
+-- pending row of the webhook to find the key.
+CREATE INDEX deliveries_due_webhook ON deliveries (webhook, next_attempt_at, seq) WHERE status = 'pending' AND next_attempt_at IS NOT NULL;
