@@ -89,9 +89,18 @@ var ErrNoTimestamp = errors.New("event has no timestamp")
 // DecodeEvent decodes one ARI event from its JSON text and parses its
 // timestamp. It never panics on bad input.
 func DecodeEvent(data []byte) (*Event, error) {
+	return decodeEvent(data, true)
+}
+
+// decodeEvent is DecodeEvent, with the fast decoder (decode.go) tried
+// first when fast is set; without it, only encoding/json is used.
+func decodeEvent(data []byte, fast bool) (*Event, error) {
 	ev := new(Event)
-	if err := json.Unmarshal(data, ev); err != nil {
-		return nil, fmt.Errorf("decode ari event: %w", err)
+	if !fast || !decodeFast(data, ev) {
+		*ev = Event{}
+		if err := json.Unmarshal(data, ev); err != nil {
+			return nil, fmt.Errorf("decode ari event: %w", err)
+		}
 	}
 	if ev.Type == "" {
 		return nil, errors.New("decode ari event: field type is missing")
