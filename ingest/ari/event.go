@@ -87,7 +87,10 @@ const LinkedIDVar = "CHANNEL(linkedid)"
 var ErrNoTimestamp = errors.New("event has no timestamp")
 
 // DecodeEvent decodes one ARI event from its JSON text and parses its
-// timestamp. It never panics on bad input.
+// timestamp. It never panics on bad input. A hand-written decoder
+// (decode.go) reads the common case about seven times faster than
+// encoding/json; whatever it does not handle goes to encoding/json, with
+// the same result (FuzzFastDecode). The event shares no memory with data.
 func DecodeEvent(data []byte) (*Event, error) {
 	return decodeEvent(data, true)
 }

@@ -1,0 +1,686 @@
+package ari
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// The fast decoder reads exactly the fields of Event in one pass over the
+// bytes, without reflection. It reads the input through a string view that
+// does not outlive the call, and every string it returns is a copy of just
+// that value: substrings of one copy of the whole line would be cheaper per
+// event, but the tracker keeps some of them for the life of a call (ids,
+// names, caller ids, variable values), and each would pin its whole line
+// (measured: 20 KB instead of 5.5 KB per call in progress), while copying
+// the values alone is faster than copying the line.
+//
+// It is strict: it accepts only what encoding/json accepts and produces the
+// same Event. For anything it does not handle the same way by construction
+// (a syntax error, a null or a value of the wrong type for a known field, a
+// known field given twice, a key that encoding/json might match
+// case-insensitively, an integer too long to check, nesting deeper than
+// maxDepth) it gives up and DecodeEvent falls back to encoding/json, so the
+// errors are encoding/json's too; a string with escapes or invalid UTF-8 is
+// unquoted by encoding/json itself. FuzzFastDecode holds the two to the same
+// result.
+
+// maxDepth bounds the nesting the fast decoder skips; deeper input goes to
+// encoding/json, which has its own limit.
+const maxDepth = 64
+
+// fastDec is the state of one fast decode: the input and the read index.
+type fastDec struct {
+	s string
+	i int
+}
+
+// decodeFast decodes data into ev; false means the caller must decode data
+// with encoding/json instead (ev may then be partly filled). Nothing in ev
+// refers to data's memory.
+func decodeFast(data []byte, ev *Event) bool {
+	// A read-only view for this call only: str copies what it returns.
+	d := fastDec{s: unsafe.String(unsafe.SliceData(data), len(data))}
+	d.ws()
+	if !d.eat('{') || !d.event(ev) {
+		return false
+	}
+	d.ws()
+	return d.i == len(d.s)
+}
+
+// ws skips JSON whitespace.
+func (d *fastDec) ws() {
+	for d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// eat consumes the byte c, which must be next.
+func (d *fastDec) eat(c byte) bool {
+	if d.i < len(d.s) && d.s[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+// key reads the next member's key of an object whose '{' has been read
+// (first tells whether none has been read yet) and leaves d at its value.
+// more is false after the closing '}'; ok is false on a syntax error or a
+// key with escapes or non-ASCII bytes (which encoding/json may unescape or
+// fold to a known key).
+func (d *fastDec) key(first bool) (key string, more, ok bool) {
+	d.ws()
+	if d.i >= len(d.s) {
+		return "", false, false
+	}
+	if d.s[d.i] == '}' {
+		d.i++
+		return "", false, true
+	}
+	if !first {
+		if d.s[d.i] != ',' {
+			return "", false, false
+		}
+		d.i++
+		d.ws()
+	}
+	s := d.s
+	i := d.i
+	if i >= len(s) || s[i] != '"' {
+		return "", false, false
+	}
+	j := i + 1
+	for j < len(s) && ordinaryByte[s[j]] {
+		j++
+	}
+	if j >= len(s) || s[j] != '"' {
+		return "", false, false
+	}
+	d.i = j + 1
+	d.ws()
+	if !d.eat(':') {
+		return "", false, false
+	}
+	d.ws()
+	return s[i+1 : j], true, true
+}
+
+// unknown reports whether the fast decoder may skip the member named key,
+// which matched no field exactly: not when encoding/json could match it to
+// a field case-insensitively (all field names are lower-case ASCII, and key
+// is ASCII).
+func unknown(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c >= 'A' && c <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// str reads a string value and returns a copy of it (never a substring of
+// d.s, which is the caller's memory).
+func (d *fastDec) str() (string, bool) {
+	s := d.s
+	i := d.i
+	if i >= len(s) || s[i] != '"' {
+		return "", false
+	}
+	j := i + 1
+	for j+8 <= len(s) && ordinary8(s[j:j+8]) {
+		j += 8
+	}
+	for j < len(s) && ordinaryByte[s[j]] {
+		j++
+	}
+	if j < len(s) && s[j] == '"' {
+		d.i = j + 1
+		return strings.Clone(s[i+1 : j]), true
+	}
+	// Escapes, non-ASCII bytes or a syntax error.
+	end, ok, _ := scanString(s, i)
+	if !ok {
+		return "", false
+	}
+	d.i = end
+	raw := s[i:end]
+	if !hasByte(raw, '\\') && utf8.ValidString(raw) {
+		return strings.Clone(raw[1 : len(raw)-1]), true
+	}
+	// encoding/json's own unquoting (escapes, surrogates, invalid UTF-8).
+	var v string
+	if json.Unmarshal([]byte(raw), &v) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+func hasByte(s string, c byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return true
+		}
+	}
+	return false
+}
+
+// integer reads an integer value that fits an int64 for certain (at most
+// 18 digits); a fraction, an exponent or more digits make it give up.
+func (d *fastDec) integer() (int64, bool) {
+	s := d.s
+	i := d.i
+	neg := i < len(s) && s[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var n int64
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		n = n*10 + int64(s[i]-'0')
+		i++
+	}
+	digits := i - start
+	if digits == 0 || digits > 18 || (digits > 1 && s[start] == '0') {
+		return 0, false
+	}
+	if i < len(s) && (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
+		return 0, false
+	}
+	d.i = i
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// boolean reads true or false.
+func (d *fastDec) boolean() (bool, bool) {
+	s := d.s[d.i:]
+	switch {
+	case len(s) >= 4 && s[:4] == "true":
+		d.i += 4
+		return true, true
+	case len(s) >= 5 && s[:5] == "false":
+		d.i += 5
+		return false, true
+	}
+	return false, false
+}
+
+// skip checks and skips any value.
+func (d *fastDec) skip(depth int) bool {
+	if d.i >= len(d.s) {
+		return false
+	}
+	s := d.s
+	switch c := s[d.i]; {
+	case c == '{':
+		if depth >= maxDepth {
+			return false
+		}
+		d.i++
+		for first := true; ; first = false {
+			_, more, ok := d.anyKey(first)
+			if !ok {
+				return false
+			}
+			if !more {
+				return true
+			}
+			if !d.skip(depth + 1) {
+				return false
+			}
+		}
+	case c == '[':
+		if depth >= maxDepth {
+			return false
+		}
+		d.i++
+		d.ws()
+		if d.eat(']') {
+			return true
+		}
+		for {
+			d.ws()
+			if !d.skip(depth + 1) {
+				return false
+			}
+			d.ws()
+			if d.eat(']') {
+				return true
+			}
+			if !d.eat(',') {
+				return false
+			}
+		}
+	default:
+		end, ok, _ := scanScalar(s, d.i)
+		if !ok {
+			return false
+		}
+		d.i = end
+		return true
+	}
+}
+
+// anyKey is key for objects that are skipped: any valid key will do.
+func (d *fastDec) anyKey(first bool) (key string, more, ok bool) {
+	d.ws()
+	if d.i >= len(d.s) {
+		return "", false, false
+	}
+	if d.s[d.i] == '}' {
+		d.i++
+		return "", false, true
+	}
+	if !first {
+		if d.s[d.i] != ',' {
+			return "", false, false
+		}
+		d.i++
+		d.ws()
+	}
+	if d.i >= len(d.s) || d.s[d.i] != '"' {
+		return "", false, false
+	}
+	end, ok, _ := scanString(d.s, d.i)
+	if !ok {
+		return "", false, false
+	}
+	key = d.s[d.i:end]
+	d.i = end
+	d.ws()
+	if !d.eat(':') {
+		return "", false, false
+	}
+	d.ws()
+	return key, true, true
+}
+
+// event reads the members of an event object whose '{' has been read.
+func (d *fastDec) event(ev *Event) bool {
+	var seen uint32
+	for first := true; ; first = false {
+		k, more, ok := d.key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+		var bit uint32
+		switch k {
+		case "type":
+			bit = 1 << 0
+			ev.Type, ok = d.str()
+		case "timestamp":
+			bit = 1 << 1
+			ev.Timestamp, ok = d.str()
+		case "asterisk_id":
+			bit = 1 << 2
+			ev.AsteriskID, ok = d.str()
+		case "channel":
+			bit = 1 << 3
+			ev.Channel, ok = d.channel()
+		case "caller":
+			bit = 1 << 4
+			ev.Caller, ok = d.channel()
+		case "peer":
+			bit = 1 << 5
+			ev.Peer, ok = d.channel()
+		case "dialstatus":
+			bit = 1 << 6
+			ev.DialStatus, ok = d.str()
+		case "dialstring":
+			bit = 1 << 7
+			ev.DialString, ok = d.str()
+		case "cause":
+			bit = 1 << 8
+			var n int64
+			n, ok = d.integer()
+			ev.Cause = int(n)
+		case "cause_txt":
+			bit = 1 << 9
+			ev.CauseText, ok = d.str()
+		case "soft":
+			bit = 1 << 10
+			ev.Soft, ok = d.boolean()
+		case "variable":
+			bit = 1 << 11
+			ev.Variable, ok = d.str()
+		case "value":
+			bit = 1 << 12
+			ev.Value, ok = d.str()
+		case "dialplan_app":
+			bit = 1 << 13
+			ev.DialplanApp, ok = d.str()
+		case "dialplan_app_data":
+			bit = 1 << 14
+			ev.DialplanAppData, ok = d.str()
+		case "digit":
+			bit = 1 << 15
+			ev.Digit, ok = d.str()
+		case "bridge":
+			bit = 1 << 16
+			ok = d.bridge(ev)
+		default:
+			ok = unknown(k) && d.skip(0)
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+}
+
+// bridge reads the bridge object into ev.Bridge.
+func (d *fastDec) bridge(ev *Event) bool {
+	if !d.eat('{') {
+		return false
+	}
+	ev.Bridge = new(struct {
+		ID string `json:"id"`
+	})
+	seen := false
+	for first := true; ; first = false {
+		k, more, ok := d.key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+		if k == "id" {
+			if seen {
+				return false
+			}
+			seen = true
+			ev.Bridge.ID, ok = d.str()
+		} else {
+			ok = unknown(k) && d.skip(1)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// channel reads a channel object.
+func (d *fastDec) channel() (*Channel, bool) {
+	if !d.eat('{') {
+		return nil, false
+	}
+	c := new(Channel)
+	var seen uint32
+	for first := true; ; first = false {
+		k, more, ok := d.key(first)
+		if !ok {
+			return nil, false
+		}
+		if !more {
+			return c, true
+		}
+		var bit uint32
+		switch k {
+		case "id":
+			bit = 1 << 0
+			c.ID, ok = d.str()
+		case "name":
+			bit = 1 << 1
+			c.Name, ok = d.str()
+		case "state":
+			bit = 1 << 2
+			c.State, ok = d.str()
+		case "caller":
+			bit = 1 << 3
+			ok = d.callerID(&c.Caller)
+		case "connected":
+			bit = 1 << 4
+			ok = d.callerID(&c.Connected)
+		case "accountcode":
+			bit = 1 << 5
+			c.AccountCode, ok = d.str()
+		case "dialplan":
+			bit = 1 << 6
+			ok = d.dialplan(&c.Dialplan)
+		case "creationtime":
+			bit = 1 << 7
+			c.CreationTime, ok = d.str()
+		case "channelvars":
+			bit = 1 << 8
+			start := d.i
+			ok = d.skip(1)
+			if ok {
+				c.ChannelVars = json.RawMessage(d.s[start:d.i])
+			}
+		default:
+			ok = unknown(k) && d.skip(1)
+		}
+		if !ok || seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
+	}
+}
+
+// callerID reads a caller id object into c.
+func (d *fastDec) callerID(c *CallerID) bool {
+	if !d.eat('{') {
+		return false
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more, ok := d.key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+		var bit uint32
+		switch k {
+		case "name":
+			bit = 1 << 0
+			c.Name, ok = d.str()
+		case "number":
+			bit = 1 << 1
+			c.Number, ok = d.str()
+		default:
+			ok = unknown(k) && d.skip(2)
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+}
+
+// dialplan reads a dialplan object into p.
+func (d *fastDec) dialplan(p *Dialplan) bool {
+	if !d.eat('{') {
+		return false
+	}
+	var seen uint32
+	for first := true; ; first = false {
+		k, more, ok := d.key(first)
+		if !ok {
+			return false
+		}
+		if !more {
+			return true
+		}
+		var bit uint32
+		switch k {
+		case "context":
+			bit = 1 << 0
+			p.Context, ok = d.str()
+		case "exten":
+			bit = 1 << 1
+			p.Exten, ok = d.str()
+		case "priority":
+			bit = 1 << 2
+			p.Priority, ok = d.integer()
+		case "app_name":
+			bit = 1 << 3
+			p.AppName, ok = d.str()
+		case "app_data":
+			bit = 1 << 4
+			p.AppData, ok = d.str()
+		default:
+			ok = unknown(k) && d.skip(2)
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+	}
+}
+
+// scanString checks the JSON string at s[i] ('"') and returns the index just
+// past it, and whether it is plain (ASCII, no escapes).
+func scanString(s string, i int) (end int, ok, plain bool) {
+	plain = true
+	j := i + 1
+	for {
+		for j+8 <= len(s) && ordinary8(s[j:j+8]) {
+			j += 8
+		}
+		for j < len(s) && ordinaryByte[s[j]] {
+			j++
+		}
+		if j >= len(s) {
+			return 0, false, plain
+		}
+		switch c := s[j]; {
+		case c == '"':
+			return j + 1, true, plain
+		case c < 0x20:
+			return 0, false, plain
+		case c >= 0x80:
+			plain = false
+		default: // '\\'
+			plain = false
+			j++
+			if j >= len(s) {
+				return 0, false, plain
+			}
+			switch s[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(s)-j < 5 {
+					return 0, false, plain
+				}
+				for k := j + 1; k <= j+4; k++ {
+					if !isHex(s[k]) {
+						return 0, false, plain
+					}
+				}
+				j += 4
+			default:
+				return 0, false, plain
+			}
+		}
+		j++
+	}
+}
+
+// ordinaryByte tells the bytes a string can hold as they are and that keep
+// it plain: printable ASCII other than '"' and '\\'.
+var ordinaryByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// SWAR constants: a byte repeated in every lane, and each lane's high bit.
+const (
+	lanes01 = 0x0101010101010101
+	lanes80 = 0x8080808080808080
+)
+
+// ordinary8 reports whether the 8 bytes of w are all ordinary (see
+// ordinaryByte), testing them together.
+func ordinary8(w string) bool {
+	_ = w[7]
+	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+	quote := x ^ ('"' * lanes01)
+	backslash := x ^ ('\\' * lanes01)
+	special := (quote - lanes01) &^ quote
+	special |= (backslash - lanes01) &^ backslash
+	special |= (x - 0x20*lanes01) &^ x
+	return (special|x)&lanes80 == 0
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// scanNumber checks the JSON number at s[i] and returns the index just past it.
+func scanNumber(s string, i int) (int, bool) {
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return 0, false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return 0, false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return 0, false
+		}
+	}
+	return i, true
+}
+
+// scanScalar checks the string, number, boolean or null at s[i] and returns
+// the index just past it and, for a string, whether it is plain.
+func scanScalar(s string, i int) (end int, ok, plain bool) {
+	switch c := s[i]; {
+	case c == '"':
+		return scanString(s, i)
+	case c == 't':
+		return i + 4, len(s)-i >= 4 && s[i:i+4] == "true", true
+	case c == 'f':
+		return i + 5, len(s)-i >= 5 && s[i:i+5] == "false", true
+	case c == 'n':
+		return i + 4, len(s)-i >= 4 && s[i:i+4] == "null", true
+	case c == '-' || (c >= '0' && c <= '9'):
+		end, ok = scanNumber(s, i)
+		return end, ok, true
+	}
+	return 0, false, false
+}
