@@ -35,6 +35,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the gateway", cmdServe},
 		{"migrate", "apply the store's migrations", cmdMigrate},
+		{"ari-replay", "serve a recorded ARI stream as a simulated Asterisk", cmdARIReplay},
 		{"validate", "check a config file", cmdValidate},
 		{"normalize", "print input records as cdrgw events, one JSON object per line", cmdNormalize},
 		{"render", "print the exact HTTP requests a webhook would send for input records", cmdRender},

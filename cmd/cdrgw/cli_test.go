@@ -8,11 +8,14 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cdrgw/cdrgw/cdr"
 	"github.com/cdrgw/cdrgw/schemas"
@@ -297,5 +300,43 @@ func TestNormalizeCaptures(t *testing.T) {
 				t.Fatalf("%d calls ended, want the recording's 221 Call-IDs", len(ended))
 			}
 		})
+	}
+}
+
+func TestARIReplayServes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var out, errb bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"ari-replay", "--listen", addr, "--speed", "0", "../../ingest/ari/testdata/ari-events.jsonl"}, strings.NewReader(""), &out, &errb)
+	}()
+	var status int
+	for range 50 {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/ari/asterisk/info", nil)
+		req.SetBasicAuth("gw", "gw")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			status = resp.StatusCode
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + addr + "/ari/channels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != exitOK || status != 200 || resp.StatusCode != 401 {
+		t.Fatalf("exit %d, info with auth %d, channels without auth %d; stderr %s", code, status, resp.StatusCode, errb.String())
+	}
+	if r := runCLI(t, "", "ari-replay"); r.code != exitUsage {
+		t.Fatalf("no file: exit %d, want 2", r.code)
 	}
 }
