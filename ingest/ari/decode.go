@@ -2,6 +2,7 @@ package ari
 
 import (
 	"encoding/json"
+	"github.com/cdrgw/cdrgw/internal/jsonscan"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -98,7 +99,7 @@ func (d *fastDec) key(first bool) (key string, more, ok bool) {
 		return "", false, false
 	}
 	j := i + 1
-	for j < len(s) && ordinaryByte[s[j]] {
+	for j < len(s) && jsonscan.OrdinaryByte[s[j]] {
 		j++
 	}
 	if j >= len(s) || s[j] != '"' {
@@ -135,10 +136,10 @@ func (d *fastDec) str() (string, bool) {
 		return "", false
 	}
 	j := i + 1
-	for j+8 <= len(s) && ordinary8(s[j:j+8]) {
+	for j+8 <= len(s) && jsonscan.Ordinary8(s[j:j+8]) {
 		j += 8
 	}
-	for j < len(s) && ordinaryByte[s[j]] {
+	for j < len(s) && jsonscan.OrdinaryByte[s[j]] {
 		j++
 	}
 	if j < len(s) && s[j] == '"' {
@@ -146,7 +147,7 @@ func (d *fastDec) str() (string, bool) {
 		return strings.Clone(s[i+1 : j]), true
 	}
 	// Escapes, non-ASCII bytes or a syntax error.
-	end, ok, _ := scanString(s, i)
+	end, ok, _ := jsonscan.String(s, i)
 	if !ok {
 		return "", false
 	}
@@ -262,7 +263,7 @@ func (d *fastDec) skip(depth int) bool {
 			}
 		}
 	default:
-		end, ok, _ := scanScalar(s, d.i)
+		end, ok, _ := jsonscan.Scalar(s, d.i)
 		if !ok {
 			return false
 		}
@@ -291,7 +292,7 @@ func (d *fastDec) anyKey(first bool) (key string, more, ok bool) {
 	if d.i >= len(d.s) || d.s[d.i] != '"' {
 		return "", false, false
 	}
-	end, ok, _ := scanString(d.s, d.i)
+	end, ok, _ := jsonscan.String(d.s, d.i)
 	if !ok {
 		return "", false, false
 	}
@@ -542,145 +543,4 @@ func (d *fastDec) dialplan(p *Dialplan) bool {
 		}
 		seen |= bit
 	}
-}
-
-// scanString checks the JSON string at s[i] ('"') and returns the index just
-// past it, and whether it is plain (ASCII, no escapes).
-func scanString(s string, i int) (end int, ok, plain bool) {
-	plain = true
-	j := i + 1
-	for {
-		for j+8 <= len(s) && ordinary8(s[j:j+8]) {
-			j += 8
-		}
-		for j < len(s) && ordinaryByte[s[j]] {
-			j++
-		}
-		if j >= len(s) {
-			return 0, false, plain
-		}
-		switch c := s[j]; {
-		case c == '"':
-			return j + 1, true, plain
-		case c < 0x20:
-			return 0, false, plain
-		case c >= 0x80:
-			plain = false
-		default: // '\\'
-			plain = false
-			j++
-			if j >= len(s) {
-				return 0, false, plain
-			}
-			switch s[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(s)-j < 5 {
-					return 0, false, plain
-				}
-				for k := j + 1; k <= j+4; k++ {
-					if !isHex(s[k]) {
-						return 0, false, plain
-					}
-				}
-				j += 4
-			default:
-				return 0, false, plain
-			}
-		}
-		j++
-	}
-}
-
-// ordinaryByte tells the bytes a string can hold as they are and that keep
-// it plain: printable ASCII other than '"' and '\\'.
-var ordinaryByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// SWAR constants: a byte repeated in every lane, and each lane's high bit.
-const (
-	lanes01 = 0x0101010101010101
-	lanes80 = 0x8080808080808080
-)
-
-// ordinary8 reports whether the 8 bytes of w are all ordinary (see
-// ordinaryByte), testing them together.
-func ordinary8(w string) bool {
-	_ = w[7]
-	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-	quote := x ^ ('"' * lanes01)
-	backslash := x ^ ('\\' * lanes01)
-	special := (quote - lanes01) &^ quote
-	special |= (backslash - lanes01) &^ backslash
-	special |= (x - 0x20*lanes01) &^ x
-	return (special|x)&lanes80 == 0
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// scanNumber checks the JSON number at s[i] and returns the index just past it.
-func scanNumber(s string, i int) (int, bool) {
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return 0, false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return 0, false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return 0, false
-		}
-	}
-	return i, true
-}
-
-// scanScalar checks the string, number, boolean or null at s[i] and returns
-// the index just past it and, for a string, whether it is plain.
-func scanScalar(s string, i int) (end int, ok, plain bool) {
-	switch c := s[i]; {
-	case c == '"':
-		return scanString(s, i)
-	case c == 't':
-		return i + 4, len(s)-i >= 4 && s[i:i+4] == "true", true
-	case c == 'f':
-		return i + 5, len(s)-i >= 5 && s[i:i+5] == "false", true
-	case c == 'n':
-		return i + 4, len(s)-i >= 4 && s[i:i+4] == "null", true
-	case c == '-' || (c >= '0' && c <= '9'):
-		end, ok = scanNumber(s, i)
-		return end, ok, true
-	}
-	return 0, false, false
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cdrgw/cdrgw/internal/jsonscan"
 	"strconv"
 	"strings"
 	"sync"
@@ -192,7 +193,7 @@ func Decode(body []byte, src cdr.SourceRef) ([]cdr.Event, error) {
 	}
 	d := decoder{src: src}
 	defer d.release()
-	i := skipWS(s, 0)
+	i := jsonscan.SkipWS(s, 0)
 	end, ok := 0, i < len(s)
 	if ok {
 		switch s[i] {
@@ -214,7 +215,7 @@ func Decode(body []byte, src cdr.SourceRef) ([]cdr.Event, error) {
 			end, ok, _ = scanValue(s, i)
 		}
 	}
-	if !ok || d.syntax || skipWS(s, end) != len(s) {
+	if !ok || d.syntax || jsonscan.SkipWS(s, end) != len(s) {
 		return nil, syntaxError(body)
 	}
 	if c := s[i]; c != '{' && c != '[' {

@@ -3,6 +3,7 @@ package teams
 import (
 	"encoding/json"
 	"errors"
+	"github.com/cdrgw/cdrgw/internal/jsonscan"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,7 +69,7 @@ func FuzzUnquote(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		v := `"` + raw + `"`
-		if end, ok, _ := scanString(v, 0); !ok || end != len(v) {
+		if end, ok, _ := jsonscan.String(v, 0); !ok || end != len(v) {
 			if json.Valid([]byte(v)) {
 				t.Fatalf("scanString refuses %q, which json.Valid accepts", v)
 			}

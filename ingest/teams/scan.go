@@ -1,5 +1,7 @@
 package teams
 
+import "github.com/cdrgw/cdrgw/internal/jsonscan"
+
 // The scanner checks a body's JSON syntax while it walks it, so each byte is
 // looked at once: strings are checked, measured and classified (plain: ASCII
 // without escapes, usable as they are) in a single pass. Every string the
@@ -8,165 +10,6 @@ package teams
 // UTF-8; unquote repairs them as encoding/json does); FuzzDecode holds the
 // two to the same verdict.
 
-// skipWS returns the index of the first non-whitespace byte at or after i.
-func skipWS(s string, i int) int {
-	for i < len(s) {
-		switch s[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// scanString checks the JSON string at s[i] ('"') and returns the index just
-// past it, and whether it is plain (ASCII, no escapes).
-func scanString(s string, i int) (end int, ok, plain bool) {
-	plain = true
-	j := i + 1
-	for {
-		// Skip eight ordinary bytes (printable ASCII other than '"' and '\\')
-		// at a time.
-		for j+8 <= len(s) && ordinary8(s[j:j+8]) {
-			j += 8
-		}
-		for j < len(s) && ordinaryByte[s[j]] {
-			j++
-		}
-		if j >= len(s) {
-			return 0, false, plain
-		}
-		switch c := s[j]; {
-		case c == '"':
-			return j + 1, true, plain
-		case c < 0x20:
-			return 0, false, plain
-		case c >= 0x80:
-			plain = false
-		default: // '\\'
-			plain = false
-			j++
-			if j >= len(s) {
-				return 0, false, plain
-			}
-			switch s[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(s)-j < 5 {
-					return 0, false, plain
-				}
-				for k := j + 1; k <= j+4; k++ {
-					if !isHex(s[k]) {
-						return 0, false, plain
-					}
-				}
-				j += 4
-			default:
-				return 0, false, plain
-			}
-		}
-		j++
-	}
-}
-
-// ordinaryByte tells the bytes a string can hold as they are and that keep
-// it plain: printable ASCII other than '"' and '\\'.
-var ordinaryByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// SWAR constants: a byte repeated in every lane, and each lane's high bit.
-const (
-	lanes01 = 0x0101010101010101
-	lanes80 = 0x8080808080808080
-)
-
-// ordinary8 reports whether the 8 bytes of w are all ordinary (see
-// ordinaryByte), testing them together.
-func ordinary8(w string) bool {
-	_ = w[7]
-	x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-	quote := x ^ ('"' * lanes01)
-	backslash := x ^ ('\\' * lanes01)
-	// A lane's high bit is set in (v - 0x01..) &^ v when the lane of v is
-	// zero, and in x - 0x20.. &^ x when it is below 0x20 (both exact when
-	// no lane has its high bit set, which the last term checks).
-	special := (quote - lanes01) &^ quote
-	special |= (backslash - lanes01) &^ backslash
-	special |= (x - 0x20*lanes01) &^ x
-	return (special|x)&lanes80 == 0
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// scanNumber checks the JSON number at s[i] and returns the index just past it.
-func scanNumber(s string, i int) (int, bool) {
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return 0, false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return 0, false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return 0, false
-		}
-	}
-	return i, true
-}
-
-// scanScalar checks the string, number, boolean or null at s[i] and returns
-// the index just past it and, for a string, whether it is plain.
-func scanScalar(s string, i int) (end int, ok, plain bool) {
-	switch c := s[i]; {
-	case c == '"':
-		return scanString(s, i)
-	case c == 't':
-		return i + 4, len(s)-i >= 4 && s[i:i+4] == "true", true
-	case c == 'f':
-		return i + 5, len(s)-i >= 5 && s[i:i+5] == "false", true
-	case c == 'n':
-		return i + 4, len(s)-i >= 4 && s[i:i+4] == "null", true
-	case c == '-' || (c >= '0' && c <= '9'):
-		end, ok = scanNumber(s, i)
-		return end, ok, true
-	}
-	return 0, false, false
-}
-
 // scanValue checks the JSON value at s[i] (not whitespace) and returns the
 // index just past it and, for a string, whether it is plain.
 func scanValue(s string, i int) (end int, ok, plain bool) {
@@ -174,7 +17,7 @@ func scanValue(s string, i int) (end int, ok, plain bool) {
 		return 0, false, false
 	}
 	if c := s[i]; c != '{' && c != '[' {
-		return scanScalar(s, i)
+		return jsonscan.Scalar(s, i)
 	}
 	const (
 		wantValue = iota
@@ -192,7 +35,7 @@ func scanValue(s string, i int) (end int, ok, plain bool) {
 			}
 			switch s[i] {
 			case '{':
-				i = skipWS(s, i+1)
+				i = jsonscan.SkipWS(s, i+1)
 				if i < len(s) && s[i] == '}' {
 					i++
 					state = afterValue
@@ -202,7 +45,7 @@ func scanValue(s string, i int) (end int, ok, plain bool) {
 				state = wantKey
 				continue
 			case '[':
-				i = skipWS(s, i+1)
+				i = jsonscan.SkipWS(s, i+1)
 				if i < len(s) && s[i] == ']' {
 					i++
 					state = afterValue
@@ -211,7 +54,7 @@ func scanValue(s string, i int) (end int, ok, plain bool) {
 				stack = append(stack, '[')
 				continue
 			}
-			end, ok, _ := scanScalar(s, i)
+			end, ok, _ := jsonscan.Scalar(s, i)
 			if !ok {
 				return 0, false, false
 			}
@@ -221,14 +64,14 @@ func scanValue(s string, i int) (end int, ok, plain bool) {
 			if len(stack) == 0 {
 				return i, true, true
 			}
-			i = skipWS(s, i)
+			i = jsonscan.SkipWS(s, i)
 			if i >= len(s) {
 				return 0, false, false
 			}
 			top := stack[len(stack)-1]
 			switch c := s[i]; {
 			case c == ',':
-				i = skipWS(s, i+1)
+				i = jsonscan.SkipWS(s, i+1)
 				if top == '{' {
 					state = wantKey
 				} else {
@@ -244,15 +87,15 @@ func scanValue(s string, i int) (end int, ok, plain bool) {
 			if i >= len(s) || s[i] != '"' {
 				return 0, false, false
 			}
-			end, ok, _ := scanString(s, i)
+			end, ok, _ := jsonscan.String(s, i)
 			if !ok {
 				return 0, false, false
 			}
-			i = skipWS(s, end)
+			i = jsonscan.SkipWS(s, end)
 			if i >= len(s) || s[i] != ':' {
 				return 0, false, false
 			}
-			i = skipWS(s, i+1)
+			i = jsonscan.SkipWS(s, i+1)
 			state = wantValue
 		}
 	}
@@ -298,7 +141,7 @@ func (it *objIter) next() (m member, ok bool) {
 // a syntax error (it.bad), it returns false.
 func (it *objIter) nextKey() (key string, plain, ok bool) {
 	s := it.s
-	i := skipWS(s, it.i)
+	i := jsonscan.SkipWS(s, it.i)
 	if i >= len(s) {
 		it.bad = true
 		return "", false, false
@@ -312,7 +155,7 @@ func (it *objIter) nextKey() (key string, plain, ok bool) {
 			it.bad = true
 			return "", false, false
 		}
-		i = skipWS(s, i+1)
+		i = jsonscan.SkipWS(s, i+1)
 		if i >= len(s) {
 			it.bad = true
 			return "", false, false
@@ -324,17 +167,17 @@ func (it *objIter) nextKey() (key string, plain, ok bool) {
 		return "", false, false
 	}
 	kstart := i
-	kend, ok, kplain := scanString(s, i)
+	kend, ok, kplain := jsonscan.String(s, i)
 	if !ok {
 		it.bad = true
 		return "", false, false
 	}
-	i = skipWS(s, kend)
+	i = jsonscan.SkipWS(s, kend)
 	if i >= len(s) || s[i] != ':' {
 		it.bad = true
 		return "", false, false
 	}
-	it.i = skipWS(s, i+1)
+	it.i = jsonscan.SkipWS(s, i+1)
 	it.key = kstart
 	return s[kstart:kend], kplain, true
 }
@@ -373,7 +216,7 @@ func newArrIter(s string, i int) arrIter { return arrIter{s: s, i: i + 1} }
 // one, or a syntax error (it.bad), it returns false.
 func (it *arrIter) nextStart() (int, bool) {
 	s := it.s
-	i := skipWS(s, it.i)
+	i := jsonscan.SkipWS(s, it.i)
 	if i >= len(s) {
 		it.bad = true
 		return 0, false
@@ -387,7 +230,7 @@ func (it *arrIter) nextStart() (int, bool) {
 			it.bad = true
 			return 0, false
 		}
-		i = skipWS(s, i+1)
+		i = jsonscan.SkipWS(s, i+1)
 		if i >= len(s) {
 			it.bad = true
 			return 0, false
