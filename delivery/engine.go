@@ -19,6 +19,9 @@ import (
 // Renderer renders a webhook's request for an event; *mapping.Webhook is one.
 type Renderer interface {
 	Subscribes(t cdr.Type) bool
+	// Match reports whether the webhook subscribes to ev and its filter
+	// accepts it, without rendering the request.
+	Match(ev cdr.Event) (bool, error)
 	Render(ev cdr.Event, deliveryID string) (*mapping.Request, error)
 }
 
@@ -255,9 +258,9 @@ func (e *Engine) deliveriesFor(ev cdr.Event, now time.Time) []store.NewDelivery 
 		if !h.Active || !h.Renderer.Subscribes(ev.Type) {
 			continue
 		}
-		// A render error is not a reason to drop the event: the delivery is
+		// A filter error is not a reason to drop the event: the delivery is
 		// created and fails at send time with the error in its attempt log.
-		if _, err := h.Renderer.Render(ev, ""); errors.Is(err, mapping.ErrSkipped) {
+		if ok, _ := h.Renderer.Match(ev); !ok {
 			continue
 		}
 		d := store.NewDelivery{

@@ -642,6 +642,37 @@ func (e *exprError) Error() string {
 
 func (e *exprError) Unwrap() error { return e.prev }
 
+// Match reports whether w would render ev: it subscribes to ev.Type and its
+// when filter accepts ev. It evaluates only the filter, so callers that need
+// the verdict before a delivery exists (the engine's Accept) do not render
+// the request twice. A filter that fails at run time gives true and the
+// error: the delivery is made and fails with that error when rendered.
+func (w *Webhook) Match(ev cdr.Event) (ok bool, err error) {
+	p, subscribed := w.progs[ev.Type]
+	if !subscribed {
+		return false, nil
+	}
+	if p.when == nil {
+		return true, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			ok, err = true, &RenderError{Webhook: w.spec.Name, Field: "when", EventType: ev.Type, Err: fmt.Errorf("internal error: %v", r)}
+		}
+	}()
+	env, _, _, err := newEnv(p.kind, &ev, w.spec.Name)
+	if err != nil {
+		return true, &RenderError{Webhook: w.spec.Name, Field: "record", EventType: ev.Type, Err: err}
+	}
+	r := runner{fn: &w.fn, env: env, envp: reflect.ValueOf(env).UnsafePointer()}
+	defer r.release()
+	out, err := r.eval(p.when, p.whenFast)
+	if err != nil {
+		return true, &RenderError{Webhook: w.spec.Name, Field: "when", EventType: ev.Type, Err: err}
+	}
+	return out.truthy(), nil
+}
+
 // Render builds the HTTP request for ev. deliveryID is used as the JSON-RPC id
 // and may be "". It returns ErrSkipped (wrapped) when the webhook does not
 // subscribe to ev.Type or its `when` filter is false, and a *RenderError when an
