@@ -102,7 +102,10 @@
 // (cdr.SourceStatus, id source:<name>:<status>:<unixnano>) are raised only
 // once a state has lasted SourceConfig.HoldStatus; a shorter flap raises
 // nothing and the latest state wins (so the first connection raises
-// source.connected after the hold).
+// source.connected after the hold). SourceConfig.Status (an
+// ingest.Reporter, e.g. an ingest.Board's) is told at once, without the
+// hold: Connected when the event WebSocket is open, Disconnected with the
+// reason when it is lost and after every failed connect attempt.
 //
 // The WebSocket is read by this package with golang.org/x/net/websocket,
 // the library github.com/CyCoreSystems/ari/v5 v5.3.1's native client uses,

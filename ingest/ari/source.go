@@ -55,6 +55,11 @@ type SourceConfig struct {
 	// Buffer is the size of the bounded queue between the socket reader and
 	// the tracker (default 10000).
 	Buffer int
+	// Status is told of every connection change as it happens, without
+	// HoldStatus: Connected when the event WebSocket is open, Disconnected
+	// with the reason when it is lost or a connect attempt fails (each
+	// failed attempt). Nil means ingest.NopReporter.
+	Status ingest.Reporter
 }
 
 // Source is a live ARI connection feeding a Tracker. It implements
@@ -141,6 +146,9 @@ func NewSource(c SourceConfig, log *slog.Logger, reg prometheus.Registerer) (*So
 	}
 	if c.Buffer <= 0 {
 		c.Buffer = DefaultBuffer
+	}
+	if c.Status == nil {
+		c.Status = ingest.NopReporter{}
 	}
 	if c.Tracker.Source.Name == "" {
 		c.Tracker.Source = cdr.SourceRef{Kind: "ari", Name: c.Name}
@@ -311,6 +319,7 @@ func (s *Source) read(ctx context.Context, q chan<- item) {
 				return
 			}
 			s.log.Error(fmt.Sprintf("ari source %q: cannot connect to %s, retrying in %s", s.c.Name, s.redacted, delay), "error", err)
+			s.c.Status.Disconnected(fmt.Errorf("cannot connect to %s: %w", s.redacted, err))
 			select {
 			case <-ctx.Done():
 				return
@@ -321,6 +330,7 @@ func (s *Source) read(ctx context.Context, q chan<- item) {
 		}
 		delay = s.c.Backoff.Min
 		s.log.Info("ari source connected", "channels", len(alive))
+		s.c.Status.Connected()
 		if !send(ctx, q, item{up: true, at: time.Now(), alive: alive, reconcile: connectedOnce}) {
 			ws.Close()
 			return
@@ -332,6 +342,7 @@ func (s *Source) read(ctx context.Context, q chan<- item) {
 			return
 		}
 		s.log.Warn(fmt.Sprintf("ari source %q: connection to %s lost", s.c.Name, s.redacted), "error", err)
+		s.c.Status.Disconnected(fmt.Errorf("connection to %s lost: %w", s.redacted, err))
 		if !send(ctx, q, item{at: time.Now(), err: err}) {
 			return
 		}

@@ -328,3 +328,124 @@ func counter(t *testing.T, reg *prometheus.Registry, metric, name string) float6
 	}
 	return -1
 }
+
+// reporter records the calls a source makes to its ingest.Reporter, as
+// "up" or "down: <error>".
+type reporter struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *reporter) Connected() { r.mu.Lock(); r.calls = append(r.calls, "up"); r.mu.Unlock() }
+func (r *reporter) Disconnected(err error) {
+	r.mu.Lock()
+	r.calls = append(r.calls, "down: "+err.Error())
+	r.mu.Unlock()
+}
+func (r *reporter) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+// TestSourceStatus checks the Reporter calls, made at once (not held):
+// the socket opening, the socket dropped by the server, connect attempts
+// failing while the server answers 503, a wrong password and nothing
+// listening at all.
+func TestSourceStatus(t *testing.T) {
+	lines := recordingLines(t)
+	tests := []struct {
+		name     string
+		sim      *arisim.Options // nil: nothing listens
+		password string
+		// want are the calls expected in this order (others may come
+		// between them), each given by substrings it must all contain.
+		want [][]string
+	}{
+		{"drop and reconnect", &arisim.Options{Username: "gw", Password: "gw", Events: lines, DropAfter: 30, Gap: 10, DownFor: 100 * time.Millisecond, Delay: 50 * time.Millisecond}, "gw",
+			[][]string{{"up"}, {"down: connection to http://127.0.0.1:", "/ari lost: websocket closed by the server"}, {"down: cannot connect to http://127.0.0.1:", "HTTP 503"}, {"up"}}},
+		{"wrong password", &arisim.Options{Username: "gw", Password: "gw"}, "bad-pw",
+			[][]string{{"down: cannot connect to http://127.0.0.1:", "401 unauthorized"}, {"down: cannot connect", "401"}}},
+		{"nothing listening", nil, "gw", [][]string{{"down: cannot connect to http://127.0.0.1:", "connection refused"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var url string
+			if tc.sim != nil {
+				sim := arisim.Start(*tc.sim)
+				defer sim.Close()
+				url = sim.URL()
+			} else {
+				sim := arisim.Start(arisim.Options{})
+				url = sim.URL()
+				sim.Close()
+			}
+			rep := &reporter{}
+			c := SourceConfig{Name: "pbx1", URL: url, Username: "gw", Password: tc.password, Status: rep}
+			c.Backoff.Min, c.Backoff.Max = 10*time.Millisecond, 20*time.Millisecond
+			rs := startSource(t, c, nil, nil)
+			deadline := time.Now().Add(5 * time.Second)
+			for !matchCalls(rep.list(), tc.want) {
+				if time.Now().After(deadline) {
+					t.Fatalf("reporter calls:\n%s\nwant in order calls containing %q", strings.Join(rep.list(), "\n"), tc.want)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			rs.stop()
+			got := rep.list()
+			for i, c := range got {
+				if strings.Contains(c, tc.password) {
+					t.Errorf("reporter error leaks the password: %q", c)
+				}
+				if i > 0 && c == "up" && got[i-1] == "up" {
+					t.Errorf("Connected twice in a row: %q", got)
+				}
+			}
+		})
+	}
+}
+
+// matchCalls reports whether calls has, in order (not necessarily
+// adjacent), a call containing every substring of each element of want.
+func matchCalls(calls []string, want [][]string) bool {
+	i := 0
+	for _, w := range want {
+		for ; i < len(calls); i++ {
+			ok := true
+			for _, sub := range w {
+				ok = ok && strings.Contains(calls[i], sub)
+			}
+			if ok {
+				break
+			}
+		}
+		if i == len(calls) {
+			return false
+		}
+		i++
+	}
+	return true
+}
+
+// TestSourceStatusBoard wires the source to an ingest.Board as serve does:
+// the board shows the source connected while the socket is open and
+// disconnected with an error after the server goes away.
+func TestSourceStatusBoard(t *testing.T) {
+	sim := arisim.Start(arisim.Options{Username: "gw", Password: "gw"})
+	b := ingest.NewBoard(nil)
+	b.Register("pbx1", "ari")
+	c := SourceConfig{Name: "pbx1", URL: sim.URL(), Username: "gw", Password: "gw", Status: b.For("pbx1")}
+	c.Backoff.Min, c.Backoff.Max = 10*time.Millisecond, 20*time.Millisecond
+	startSource(t, c, nil, nil)
+	state := func() ingest.State { return b.Snapshot()[0] }
+	waitFor(t, "connected", 5*time.Second, func() bool { return state().Connected })
+	if st := state(); st.LastError != "" || st.Since.IsZero() {
+		t.Errorf("connected state %+v", st)
+	}
+	sim.Close()
+	waitFor(t, "disconnected", 5*time.Second, func() bool { return !state().Connected })
+	// The loss, then refused reconnects: the latest error names the URL.
+	if st := state(); !strings.Contains(st.LastError, sim.URL()) || st.LastErrorAt.IsZero() {
+		t.Errorf("last error %q at %v", st.LastError, st.LastErrorAt)
+	}
+}

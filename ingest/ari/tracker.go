@@ -112,7 +112,8 @@ type channel struct {
 	ivrSeq      int
 	closingQ    *queueVisit
 	closingIVR  *ivrVisit
-	steps       [8]step // recent ChannelDialplan steps, to drop stale and duplicate ones
+	last        step      // the latest ChannelDialplan step, to drop stale ones
+	steps       [8]uint64 // FNV-1a hashes of recent steps with their times, to drop duplicates
 	stepN       int
 }
 
@@ -129,11 +130,35 @@ type call struct {
 	incomplete string // why the call was ended without ChannelDestroyed
 }
 
-// step is one dialplan step of a channel.
+// step is what the stale check needs of a channel's latest dialplan step:
+// its time, a hash of its context and extension, and its priority.
 type step struct {
-	at                  time.Time
-	context, exten, app string
-	priority            int64
+	at       time.Time
+	priority int64
+	loc      uint64
+}
+
+// FNV-1a, 64 bits. Recent steps are remembered as hashes, not strings: 8
+// full steps (80 bytes each) a channel were most of a live call's memory.
+// A new step is mistaken for a duplicate of one of its channel's last 8
+// (and dropped) with probability about 2^-61.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return (h ^ 0xff) * fnvPrime // a separator (0xff is no byte of UTF-8)
+}
+
+func fnvInt(h uint64, n int64) uint64 {
+	for i := 0; i < 8; i++ {
+		h = (h ^ uint64(byte(n>>(8*i)))) * fnvPrime
+	}
+	return h
 }
 
 // reorderWindow is how far out of timestamp order ARI events may arrive
@@ -471,20 +496,23 @@ func (t *Tracker) dialplan(ch *channel, ev *Event) {
 		data = ev.Channel.Dialplan.AppData
 	}
 	dp := ev.Channel.Dialplan
-	st := step{at: ev.At, context: dp.Context, exten: dp.Exten, app: app + "(" + data, priority: dp.Priority}
+	at := ev.At
+	loc := fnvString(fnvString(fnvOffset, dp.Context), dp.Exten)
 	if ch.stepN > 0 {
-		last := ch.steps[(ch.stepN-1)%len(ch.steps)]
-		if ev.At.Before(last.at) || ev.At.Equal(last.at) && st.context == last.context && st.exten == last.exten && st.priority < last.priority {
+		last := ch.last
+		if at.Before(last.at) || at.Equal(last.at) && loc == last.loc && dp.Priority < last.priority {
 			return // stale: arrived after a later step
 		}
 	}
+	h := fnvInt(fnvInt(fnvInt(fnvString(fnvString(loc, app), data), dp.Priority), at.Unix()), int64(at.Nanosecond()))
 	for i := range min(ch.stepN, len(ch.steps)) {
-		if ch.steps[i] == st {
+		if ch.steps[i] == h {
 			return // duplicate
 		}
 	}
-	ch.steps[ch.stepN%len(ch.steps)] = st
+	ch.steps[ch.stepN%len(ch.steps)] = h
 	ch.stepN++
+	ch.last = step{at: at, priority: dp.Priority, loc: loc}
 	if dp.Exten != "" && dp.Exten != "h" && !pseudoApps[app] {
 		ch.exten, ch.context = dp.Exten, dp.Context
 	}

@@ -6,8 +6,11 @@
 // replay point), GET /ari/applications, and the /ari/events WebSocket
 // (golang.org/x/net/websocket, like the client) with the app and
 // subscribeAll query parameters. Over the WebSocket it replays a recorded
-// JSON-lines event stream, at recorded speed times a factor or as fast as
-// possible, and can drop the socket after a number of events.
+// JSON-lines event stream, at recorded speed times a factor, at a fixed
+// number of events per second (Options.Rate, reporting each write to
+// Options.OnSend, for latency benchmarks) or as fast as possible, and can
+// drop the socket after a number of events. Repeat makes a longer stream
+// from a recording by replaying its calls again under fresh ids and times.
 //
 // The replay position is shared by all connections and advances only while
 // a client is connected, so a test never misses events by connecting late.
@@ -64,6 +67,15 @@ type Options struct {
 	// that a client can finish its connect sequence (GET /ari/channels
 	// after the socket opens) before events flow.
 	Delay time.Duration
+	// Rate, when positive, replays at that many events per second, evenly
+	// spaced from the connection's first event and ignoring the recorded
+	// timestamps (Speed is then unused). A connection that falls behind
+	// sends without pausing until it is back on schedule.
+	Rate float64
+	// OnSend, when not nil, is called just before an event is written to a
+	// WebSocket, with its index in Events (after the Burst events) and
+	// the time. It runs on the connection's goroutine and must be quick.
+	OnSend func(i int, at time.Time)
 }
 
 // Server is a running simulated ARI server.
@@ -406,8 +418,8 @@ func (s *Server) events(ws *websocket.Conn) {
 			return
 		}
 	}
-	var prev time.Time
-	sentHere := 0
+	var prev, paced time.Time // Speed: previous event time; Rate: schedule start
+	sentHere, n := 0, 0
 	for {
 		select {
 		case <-gone:
@@ -430,7 +442,8 @@ func (s *Server) events(ws *websocket.Conn) {
 			ws.Close()
 			return
 		}
-		data := s.o.Events[s.pos]
+		i := s.pos
+		data := s.o.Events[i]
 		s.pos++
 		id, typ := s.apply(data)
 		send := all || s.inStasis(id, typ)
@@ -439,7 +452,21 @@ func (s *Server) events(ws *websocket.Conn) {
 		}
 		s.mu.Unlock()
 
-		if s.o.Speed > 0 {
+		switch {
+		case s.o.Rate > 0:
+			if paced.IsZero() {
+				paced = time.Now()
+			}
+			due := paced.Add(time.Duration(float64(n) * float64(time.Second) / s.o.Rate))
+			n++
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-gone:
+					return
+				}
+			}
+		case s.o.Speed > 0:
 			if at := eventTime(data); !at.IsZero() {
 				if !prev.IsZero() && at.After(prev) {
 					select {
@@ -453,6 +480,9 @@ func (s *Server) events(ws *websocket.Conn) {
 		}
 		if !send {
 			continue
+		}
+		if s.o.OnSend != nil {
+			s.o.OnSend(i, time.Now())
 		}
 		if err := websocket.Message.Send(ws, string(data)); err != nil {
 			return
