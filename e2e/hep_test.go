@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cdrgw/cdrgw/ingest/siptap"
 	"github.com/cdrgw/cdrgw/internal/receiver"
 )
 
-// TestServeHEPSource sends the recorded Kamailio HEPv3 stream over UDP to a
-// hep source of the real binary and checks that every call of the recording
-// is delivered once, as call.ended with the SIP outcome.
-func TestServeHEPSource(t *testing.T) {
-	t.Parallel()
+// readRecording returns the recorded Kamailio HEPv3 stream of ingest/siptap's
+// testdata.
+func readRecording(t *testing.T) []byte {
+	t.Helper()
 	f, err := os.Open("../ingest/siptap/testdata/hep3.bin.gz")
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +32,84 @@ func TestServeHEPSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return stream
+}
+
+// TestServeSIPTap mirrors the recording's SIP messages (the payloads of its
+// HEP packets, both legs) as plain SIP over UDP to a sip source of the real
+// binary, from one socket as a tap would: every call of the recording is
+// delivered once as call.ended, and nothing is sent back to the mirror.
+func TestServeSIPTap(t *testing.T) {
+	t.Parallel()
+	stream := readRecording(t)
+	tapAddr := freeUDPAddr(t)
+	recv := receiver.Start(t, nil)
+	g := newGateway(t, "siptap", gatewayConfig{
+		Store: sqliteURL(t), Receiver: recv.URL, Events: "call.ended",
+		ExtraSources: fmt.Sprintf("  - {name: tap, type: sip, listen: %q}\n", tapAddr),
+	})
+	g.mustStart()
+
+	raddr, err := net.ResolveUDPAddr("udp", tapAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msgs := 0
+	for rest := stream; len(rest) >= 6; {
+		n := int(bin.BigEndian.Uint16(rest[4:6]))
+		if n < 6 || n > len(rest) {
+			t.Fatalf("bad HEP length %d after %d messages", n, msgs)
+		}
+		p, err := siptap.DecodeHEP(rest[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest = rest[n:]
+		if p.ProtoType != siptap.ProtoSIP {
+			continue
+		}
+		if _, err := conn.Write(p.Payload); err != nil {
+			t.Fatal(err)
+		}
+		if msgs++; msgs%100 == 99 {
+			time.Sleep(5 * time.Millisecond) // stay within the loopback socket buffer
+		}
+	}
+	const calls = 221 // Call-IDs in the recording's ground truth
+	reqs := recv.WaitT(t, calls, 60*time.Second)
+	seen := map[string]int{}
+	for _, r := range reqs {
+		var body struct {
+			CallID string `json:"call_id"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("body %s: %v", r.Body, err)
+		}
+		seen[body.CallID]++
+	}
+	// Anything the tap sent back would be waiting on the mirror's socket.
+	if err := conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := conn.Read(make([]byte, 2048)); n > 0 || err == nil {
+		t.Errorf("the tap sent %d bytes back to the mirror", n)
+	}
+	if got := recv.Count(); len(seen) != calls || got != calls {
+		t.Fatalf("%d requests for %d calls after %d messages, want one per each of %d calls", got, len(seen), msgs, calls)
+	}
+}
+
+// TestServeHEPSource sends the recorded Kamailio HEPv3 stream over UDP to a
+// hep source of the real binary and checks that every call of the recording
+// is delivered once, as call.ended with the SIP outcome.
+func TestServeHEPSource(t *testing.T) {
+	t.Parallel()
+	stream := readRecording(t)
 	hepAddr := freeUDPAddr(t)
 	recv := receiver.Start(t, nil)
 	g := newGateway(t, "hep", gatewayConfig{

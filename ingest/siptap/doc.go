@@ -16,10 +16,27 @@
 // final code, hangup.cause the Q.850 cause of a Reason header on the BYE,
 // CANCEL or final response. Retransmissions, provisional responses and
 // re-INVITEs change no time. caller is the P-Asserted-Identity when present,
-// else From; callee is To. direction comes from Options.LocalDomains
-// (From, To and Request-URI hosts) and Options.LocalNetworks (the source of
-// the caller's INVITE, the destination of its last hop); without either it
-// is unknown.
+// else From; callee is To.
+//
+// # Direction
+//
+// direction is outbound when the caller is local, inbound when the callee
+// is, internal when both are, else unknown (also when neither
+// Options.LocalDomains nor Options.LocalNetworks is set). The caller is
+// local when the From host is a local domain or the caller's address is in
+// a local network; the callee when the Request-URI host of the INVITE's
+// last hop or the To host is a local domain, or the callee's address is in
+// a local network. The addresses are the transport's when known (HEP,
+// pcap): the source of the caller's INVITE and the destination of its last
+// hop. A mirrored SIP tap has no meaningful transport addresses (they are
+// the mirror's), so the addresses are read from the messages
+// (Message.Origin): the caller's is the bottom Via of its INVITE (its
+// received= parameter, else its sent-by host), else the INVITE's Contact
+// host, else the connection address (c=) of its SDP offer; the callee's is
+// the Request-URI host of the INVITE's last hop, else the Contact host of
+// the first 1xx/2xx with a To-tag, else that response's SDP connection
+// address. Only IP literals count (names and 0.0.0.0 do not). call.started
+// carries what is known at the INVITE; later events may know the callee.
 //
 // # Both legs of a proxy
 //
@@ -58,14 +75,36 @@
 // fragments and SIP over TCP in captures are skipped.
 //
 // NewHEPSource listens for HEP on UDP (v3 and v2) and TCP (v3) with an
-// optional capture-id allow-list and password (chunk 14); NewSIPSource is a
-// passive tap for mirrored plain SIP on UDP and TCP, parsed with sipgo's
-// parser, answering nothing. A mirrored datagram's addresses are the
-// mirror's (a tap, or Kamailio's siptrace without HEP), not the captured
-// message's, so the SIP source gives the tracker none: it tells the legs
-// apart by Via counts, and LocalNetworks cannot set the direction (use
-// LocalDomains). CRLF keep-alives are skipped without being counted. Skipped packets are counted in
-// cdrgw_sip_bad_packets_total{source,reason} and logged at most once a
-// second. Live time-outs follow the capture clock: the latest capture time
-// plus the wall time since it arrived.
+// optional capture-id allow-list and password (chunk 14).
+//
+// NewSIPSource is a passive tap for mirrored plain SIP on UDP and TCP, built
+// on sipgo's transport layer (sip.TransportLayer): sipgo's UDP and TCP
+// transports read, frame (TCP, by Content-Length) and parse with sipgo's
+// parser, and the layer's message handler passes every message, request or
+// response, to the tracker. No transaction layer, UA or server is created,
+// so nothing is answered and responses are neither routed to nor dropped
+// for lack of client transactions; the sockets given to sipgo discard
+// writes (its TCP transport would answer an RFC 5626 double-CRLF ping with
+// a CRLF pong). sipgo reports an unparsable message only by logging it; the
+// tap counts those records as sip_parse, and a TCP stream that fails to
+// parse is closed, having lost its framing. UDP datagrams longer than
+// sipgo's read buffer (sip.TransportBufferReadSize, 32 KiB) do not parse.
+// sipgo keeps one pool entry per remote address it has read from, which
+// stays small for a tap fed by a few mirrors. A mirrored message's
+// transport addresses are the mirror's (a tap, or Kamailio's siptrace
+// without HEP), so the tap gives the tracker none: it tells the legs apart
+// by Via counts and reads the endpoints' addresses from the messages (see
+// Direction). CRLF keep-alives are skipped without being counted.
+//
+// Live sources hand events to their sink through a queue (4,096 events),
+// so the packet readers never wait for the store; events that wait while
+// the sink commits go to it together, in order, in the next Accept (a
+// refused batch is retried event by event). When a source stops, the
+// events already made are still handed over for up to 5 s. Skipped packets
+// are counted in cdrgw_sip_bad_packets_total{source,reason} and logged at
+// most once a second. Live time-outs follow the capture
+// clock: the latest capture time plus the wall time since it arrived. Live
+// sources report to SourceConfig.Status: Connected once both listeners are
+// bound, Disconnected with the error when binding fails or a listener
+// stops by itself, and Disconnected(nil) when stopped.
 package siptap

@@ -1,6 +1,7 @@
 package siptap
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -36,6 +37,13 @@ type Message struct {
 	Q850Text string
 	// SessionExpires is the Session-Expires interval, 0 when absent.
 	SessionExpires time.Duration
+	// Origin is where the message says its originator is, read only when
+	// the transport addresses are unknown (a mirrored tap) and only for
+	// initial INVITEs and 101–299 responses to an INVITE: for a request the bottom
+	// Via's received= or sent-by IP, else the Contact's IP, else the SDP
+	// connection (c=) address; for a response the Contact's IP, else the
+	// SDP connection address. Zero when none is an IP literal.
+	Origin netip.Addr
 }
 
 // Address is a SIP name-addr reduced to its display name, user and host.
@@ -112,7 +120,22 @@ func convert(raw sip.Message, at time.Time, src, dst netip.AddrPort) (Message, e
 		m.To = Address{Name: t.DisplayName, User: t.Address.User, Host: t.Address.Host}
 		m.ToTag, _ = t.Params.Get("tag")
 	}
-	m.Vias = len(raw.GetHeaders("Via"))
+	vias := raw.GetHeaders("Via")
+	m.Vias = len(vias)
+	if !src.IsValid() && !dst.IsValid() {
+		switch {
+		case m.Method == "INVITE" && m.ToTag == "":
+			m.Origin = viaOrigin(vias)
+			fallthrough
+		case !m.Request && m.CSeqMethod == "INVITE" && m.StatusCode > 100 && m.StatusCode < 300:
+			if !m.Origin.IsValid() {
+				m.Origin = contactOrigin(raw)
+			}
+			if !m.Origin.IsValid() {
+				m.Origin = sdpConnection(raw.Body())
+			}
+		}
+	}
 	if m.Method == "INVITE" || m.Method == "BYE" || m.Method == "CANCEL" || m.Method == "UPDATE" || !m.Request {
 		if h := header(raw, "P-Asserted-Identity"); h != "" {
 			m.PAI = parseNameAddr(h)
@@ -129,6 +152,83 @@ func convert(raw sip.Message, at time.Time, src, dst netip.AddrPort) (Message, e
 		}
 	}
 	return m, nil
+}
+
+// viaOrigin returns the IP of the bottom Via (the request's originator):
+// its received= parameter when present, else its sent-by host.
+func viaOrigin(vias []sip.Header) netip.Addr {
+	if len(vias) == 0 {
+		return netip.Addr{}
+	}
+	v, ok := vias[len(vias)-1].(*sip.ViaHeader)
+	if !ok {
+		return netip.Addr{}
+	}
+	if r, ok := v.Params.Get("received"); ok {
+		if ip := ipOf(r); ip.IsValid() {
+			return ip
+		}
+	}
+	return ipOf(v.Host)
+}
+
+// contactOrigin returns the IP of the Contact URI's host.
+func contactOrigin(raw sip.Message) netip.Addr {
+	h := header(raw, "Contact")
+	if h == "" {
+		h = header(raw, "m") // compact form
+	}
+	if h == "" {
+		return netip.Addr{}
+	}
+	return ipOf(parseNameAddr(h).Host)
+}
+
+// sdpConnection returns the first connection address (c=) of an SDP body.
+func sdpConnection(body []byte) netip.Addr {
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		if !bytes.HasPrefix(line, []byte("c=")) {
+			continue
+		}
+		// c=IN IP4 192.0.2.1[/ttl]
+		f := strings.Fields(string(line[2:]))
+		if len(f) < 3 {
+			return netip.Addr{}
+		}
+		a, _, _ := strings.Cut(f[2], "/")
+		return ipOf(a)
+	}
+	return netip.Addr{}
+}
+
+// ipOf parses an IP literal, bracketed or not, with or without a port;
+// names and the unspecified address (SDP hold) give the zero Addr.
+func ipOf(s string) netip.Addr {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "[") {
+		if i := strings.IndexByte(s, ']'); i > 0 {
+			s = s[1:i]
+		}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return netip.Addr{}
+		}
+		a = ap.Addr()
+	}
+	a = a.Unmap()
+	if a.IsUnspecified() {
+		return netip.Addr{}
+	}
+	return a
 }
 
 // header returns the first value of the named header, "" when absent.

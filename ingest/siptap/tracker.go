@@ -104,6 +104,14 @@ type dialog struct {
 	causeText   string
 	sessExp     time.Duration
 	refreshed   time.Time
+	// Without transport addresses (a mirrored tap), the endpoints'
+	// addresses as the messages state them (Message.Origin): the caller's
+	// from its INVITE; the callee's from the Request-URI of the INVITE's last
+	// hop when an IP (calleeRank 1), else from the first 1xx/2xx to it
+	// (calleeRank 2).
+	callerOrigin netip.Addr
+	calleeOrigin netip.Addr
+	calleeRank   uint8
 }
 
 // NewTracker returns a tracker configured by o.
@@ -167,6 +175,10 @@ func (t *Tracker) start(m Message) []cdr.Event {
 		started: m.Time, lastSeen: m.Time, refreshed: m.Time, sessExp: m.SessionExpires,
 		callerHost: strings.ToLower(m.From.Host), calleeHost: strings.ToLower(m.RequestURI.Host), toHost: strings.ToLower(m.To.Host),
 	}
+	if !m.Src.IsValid() && !m.Dst.IsValid() {
+		d.callerOrigin = m.Origin
+		d.setCalleeOrigin(ipOf(m.RequestURI.Host), 1)
+	}
 	d.caller = cdr.Party{Number: m.From.User, Name: m.From.Name}
 	if m.PAI.User != "" {
 		d.caller = cdr.Party{Number: m.PAI.User, Name: cmp.Or(m.PAI.Name, m.From.Name)}
@@ -213,6 +225,11 @@ func (t *Tracker) request(d *dialog, m Message) []cdr.Event {
 				d.calleeVias, d.calleeAddr = m.Vias, m.Dst
 				if h := m.RequestURI.Host; h != "" {
 					d.calleeHost = strings.ToLower(h)
+				}
+				if !m.Src.IsValid() && !m.Dst.IsValid() {
+					if ip := ipOf(m.RequestURI.Host); ip.IsValid() {
+						d.calleeOrigin, d.calleeRank = ip, 1
+					}
 				}
 			}
 			return nil
@@ -272,7 +289,18 @@ func (d *dialog) reason(m Message) {
 	}
 }
 
+// setCalleeOrigin keeps ip as the callee's stated address unless one of a
+// better rank (lower, non-zero) is known.
+func (d *dialog) setCalleeOrigin(ip netip.Addr, rank uint8) {
+	if ip.IsValid() && (d.calleeRank == 0 || rank < d.calleeRank) {
+		d.calleeOrigin, d.calleeRank = ip, rank
+	}
+}
+
 func (t *Tracker) response(d *dialog, m Message) []cdr.Event {
+	if m.Origin.IsValid() && m.ToTag != "" && m.CSeq == d.inviteCSeq && m.CSeqMethod == "INVITE" {
+		d.setCalleeOrigin(m.Origin, 2)
+	}
 	if m.StatusCode < 200 {
 		return nil
 	}
@@ -436,8 +464,8 @@ func (t *Tracker) direction(d *dialog) cdr.Direction {
 	if len(t.domains) == 0 && len(t.o.LocalNetworks) == 0 {
 		return cdr.DirectionUnknown
 	}
-	from := t.domains[d.callerHost] || t.local(d.callerAddr)
-	to := t.domains[d.calleeHost] || t.domains[d.toHost] || t.local(d.calleeAddr)
+	from := t.domains[d.callerHost] || t.local(d.callerAddr) || t.localIP(d.callerOrigin)
+	to := t.domains[d.calleeHost] || t.domains[d.toHost] || t.local(d.calleeAddr) || t.localIP(d.calleeOrigin)
 	switch {
 	case from && to:
 		return cdr.DirectionInternal
@@ -453,7 +481,14 @@ func (t *Tracker) local(a netip.AddrPort) bool {
 	if !a.IsValid() {
 		return false
 	}
-	ip := a.Addr().Unmap()
+	return t.localIP(a.Addr())
+}
+
+func (t *Tracker) localIP(ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	ip = ip.Unmap()
 	for _, p := range t.o.LocalNetworks {
 		if p.Contains(ip) {
 			return true
