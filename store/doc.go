@@ -58,6 +58,14 @@
 // once the earlier one is delivered, failed or dead. Deliveries of other
 // keys, and unordered deliveries, are not held.
 //
+// # Console queries
+//
+// Events carry a sequence number in storage order; ListEvents pages newest
+// first by it (keyset, like ListDeliveries) and filters time by received_at.
+// Outcomes counts attempts per webhook and time bucket (a 2xx without error
+// is OK; manual attempts count). Every query the console runs is checked by
+// EXPLAIN tests on both stores to use an index, never a full table scan.
+//
 // # Times
 //
 // Times are stored in UTC with microsecond precision (SQLite: INTEGER unix

@@ -70,6 +70,16 @@ type Store interface {
 	RecentAttempts(ctx context.Context, webhook string, n int) ([]Attempt, error)
 	// Stats counts deliveries by status and reports the queue backlog at now.
 	Stats(ctx context.Context, now time.Time) (Stats, error)
+	// ListEvents returns a page of stored events matching f, newest first
+	// (by store sequence number), and the cursor of the next page ("" at the
+	// end). Paging is by key, like ListDeliveries.
+	ListEvents(ctx context.Context, f EventFilter) ([]EventSummary, string, error)
+	// Outcomes counts each webhook's attempts per bucket of the time range
+	// [since, until) (for sparklines); see OutcomeBucket. Every webhook with
+	// an attempt in the range gets all OutcomeBuckets(since, until, bucket)
+	// buckets, oldest first, starting at since (empty ones included; the
+	// last may be shorter than bucket); other webhooks are absent.
+	Outcomes(ctx context.Context, since, until time.Time, bucket time.Duration) (map[string][]OutcomeBucket, error)
 
 	// SetPaused records whether a webhook is paused.
 	SetPaused(ctx context.Context, webhook string, paused bool) error
@@ -233,6 +243,72 @@ func (f Filter) PageLimit() int {
 	return f.Limit
 }
 
+// EventFilter selects events for ListEvents; zero fields do not filter.
+// Since and Until compare with the time the store received the event
+// (EventSummary.ReceivedAt, the store's clock), not the record's own time:
+// it follows the paging order, so a time range stays cheap to page.
+type EventFilter struct {
+	CallerNumber string    // exact caller number
+	CallID       string    // exact call id
+	Type         cdr.Type  // event type
+	Source       string    // source name
+	Since        time.Time // received at or after
+	Until        time.Time // received before
+	Limit        int       // page size; 0 means DefaultLimit, capped at MaxLimit
+	Cursor       string    // from the previous page; "" for the first
+}
+
+// PageLimit returns the page size for f.Limit.
+func (f EventFilter) PageLimit() int { return Filter{Limit: f.Limit}.PageLimit() }
+
+// EventSummary is a stored event without its record.
+type EventSummary struct {
+	Seq          int64 // store sequence number, increasing in the order events were stored
+	ID           string
+	Type         cdr.Type
+	Time         time.Time // the event's time
+	SourceKind   string
+	SourceName   string
+	RecordID     string
+	CallID       string
+	CallerNumber string
+	ReceivedAt   time.Time // when the store accepted it
+}
+
+// OutcomeBucket counts a webhook's attempts in [Start, Start+bucket). An
+// attempt is OK when it got a 2xx response and no error, and Failed
+// otherwise (no response, an error, or any other status). Manual attempts
+// (resend, test send of a stored delivery) count too: they went to the
+// same endpoint. Attempts are placed by their time (Attempt.At).
+type OutcomeBucket struct {
+	Start      time.Time
+	OK, Failed int
+}
+
+// MaxOutcomeBuckets bounds the number of buckets Outcomes returns per webhook.
+const MaxOutcomeBuckets = 10000
+
+// OutcomeBuckets returns the number of buckets of bucket length covering
+// [since, until), the last one possibly partial, or an error naming the
+// values when the range or the bucket length is unusable.
+func OutcomeBuckets(since, until time.Time, bucket time.Duration) (int, error) {
+	if bucket <= 0 || bucket%time.Microsecond != 0 {
+		return 0, fmt.Errorf("outcomes: bucket %v: is not a positive whole number of microseconds", bucket)
+	}
+	if until.Before(since) {
+		return 0, fmt.Errorf("outcomes: until %s: is before since %s", until.Format(time.RFC3339Nano), since.Format(time.RFC3339Nano))
+	}
+	d := until.Sub(since)
+	n := d / bucket
+	if d%bucket != 0 {
+		n++
+	}
+	if n > MaxOutcomeBuckets {
+		return 0, fmt.Errorf("outcomes: bucket %v: makes %d buckets of %v, more than %d", bucket, n, d, MaxOutcomeBuckets)
+	}
+	return int(n), nil
+}
+
 // Stats is a summary of the outbox.
 type Stats struct {
 	Pending       int64
@@ -249,7 +325,8 @@ type StoredWebhook struct {
 	UpdatedAt time.Time
 }
 
-// EncodeCursor returns the opaque cursor that pages after the delivery with sequence number seq.
+// EncodeCursor returns the opaque cursor that pages after the delivery (or,
+// for ListEvents, the event) with sequence number seq.
 func EncodeCursor(seq int64) string {
 	return "s" + strconv.FormatInt(seq, 36)
 }
@@ -271,3 +348,12 @@ func DecodeCursor(c string) (int64, error) {
 }
 
 var errBadCursor = errors.New("is not a cursor returned by a previous page")
+
+// NewOutcomeBuckets returns n empty buckets of length bucket from since.
+func NewOutcomeBuckets(since time.Time, bucket time.Duration, n int) []OutcomeBucket {
+	bs := make([]OutcomeBucket, n)
+	for i := range bs {
+		bs[i].Start = since.Add(time.Duration(i) * bucket)
+	}
+	return bs
+}

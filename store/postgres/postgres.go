@@ -318,31 +318,34 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 		exclude = []string{}
 	}
 	until := p.Now.Add(p.Lease)
+	// The due index yields rows in claim order and marks dead entries as it
+	// goes; a bitmap scan (chosen on stale statistics) would sort every
+	// pending row and revisit every dead one on each claim. Likewise without
+	// statistics (a young table), the planner reads every pending row of the
+	// webhook through deliveries_pending_key and sorts them, on every claim:
+	// enable_sort = off keeps it on the due index, which is already in claim
+	// order (for a claim of one webhook, on deliveries_due_webhook). The
+	// disabled-sort penalty would trigger JIT compilation (hundreds of ms):
+	// jit off.
+	//
+	// One round trip: the settings and the claim go in one batch without
+	// BEGIN and COMMIT, which PostgreSQL runs as one implicit transaction
+	// (the batch's single Sync ends it), so the transaction-local settings
+	// hold for the claim and end with it.
+	var b pgx.Batch
+	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
+		set_config('jit', 'off', true), ` + asyncCommit)
+	args := []any{p.Owner, until, p.Now, exclude, max(p.Limit, 1)}
+	if p.Webhook != "" {
+		args = append(args, p.Webhook)
+	}
+	b.Queue(claimQuery(p.Webhook != ""), args...)
 	var (
 		jobs   []store.Job
 		bodies [][]byte
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		jobs, bodies = jobs[:0], bodies[:0]
-		// The due index yields rows in claim order and marks dead entries
-		// as it goes; a bitmap scan (chosen on stale statistics) would sort
-		// every pending row and revisit every dead one on each claim.
-		// Likewise without statistics (a young table), the planner reads
-		// every pending row of the webhook through deliveries_pending_key
-		// and sorts them, on every claim: enable_sort = off keeps it on the
-		// due index, which is already in claim order (for a claim of one
-		// webhook, on deliveries_due_webhook). The disabled-sort
-		// penalty would trigger JIT compilation (hundreds of ms): jit off.
-		// The settings and the claim go in one round trip.
-		var b pgx.Batch
-		b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
-			set_config('jit', 'off', true), ` + asyncCommit)
-		args := []any{p.Owner, until, p.Now, exclude, max(p.Limit, 1)}
-		if p.Webhook != "" {
-			args = append(args, p.Webhook)
-		}
-		b.Queue(claimQuery(p.Webhook != ""), args...)
-		br := tx.SendBatch(ctx, &b)
+	err := func() error {
+		br := s.pool.SendBatch(ctx, &b)
 		defer br.Close()
 		if _, err := br.Exec(); err != nil {
 			return err
@@ -363,17 +366,13 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 			return err
 		}
 		return br.Close()
-	})
+	}()
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim: %w", err)
 	}
 	// Events are decoded after the commit, so that locks are held shorter.
-	for i := range jobs {
-		ev, err := row.DecodeEvent(bodies[i])
-		if err != nil {
-			return nil, fmt.Errorf("postgres: claim: delivery %q: %w", jobs[i].Delivery.ID, err)
-		}
-		jobs[i].Event = ev
+	if err := decodeJobs(jobs, bodies); err != nil {
+		return nil, fmt.Errorf("postgres: claim: %w", err)
 	}
 	return jobs, nil
 }

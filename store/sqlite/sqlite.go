@@ -181,8 +181,9 @@ func (s *Store) acceptTx(ctx context.Context, batch []store.NewEvent) ([]bool, e
 		return nil, fmt.Errorf("sqlite: accept: %w", err)
 	}
 	defer tx.Rollback()
-	insEv, err := tx.PrepareContext(ctx, `INSERT INTO events (id, type, time, source_kind, source_name, record_id, call_id, caller_number, body, received_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`)
+	// seq: one more than the largest (events_seq); see migrations/0003_console.sql.
+	insEv, err := tx.PrepareContext(ctx, `INSERT INTO events (id, type, time, source_kind, source_name, record_id, call_id, caller_number, body, received_at, seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM events)) ON CONFLICT (id) DO NOTHING`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: accept: %w", err)
 	}
@@ -358,12 +359,8 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 	// Events are decoded after the commit: the one writer connection is
 	// not held while JSON is parsed. A body that does not decode (never
 	// written by Accept) leaves its lease to expire.
-	for i := range jobs {
-		ev, err := row.DecodeEvent(bodies[i])
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: claim: delivery %q: %w", jobs[i].Delivery.ID, err)
-		}
-		jobs[i].Event = ev
+	if err := decodeJobs(jobs, bodies); err != nil {
+		return nil, fmt.Errorf("sqlite: claim: %w", err)
 	}
 	return jobs, nil
 }
@@ -373,13 +370,22 @@ const insAttempt = `INSERT INTO attempts (delivery_id, webhook, n, at, manual, r
 		?2, ?3, ?4, ?5, ?6, ?7 FROM deliveries d WHERE d.id = ?8`
 
 func (s *Store) insertAttempt(ctx context.Context, stmt *sql.Stmt, a *store.Attempt, manual bool) error {
+	args, err := s.attemptArgs(a, manual)
+	if err != nil {
+		return err
+	}
+	return execAttempt(ctx, stmt, a.DeliveryID, args)
+}
+
+// attemptArgs encodes an attempt into the arguments of insAttempt.
+func (s *Store) attemptArgs(a *store.Attempt, manual bool) ([]any, error) {
 	req, err := row.EncodeRequest(a.Request)
 	if err != nil {
-		return fmt.Errorf("attempt of delivery %q: encode request: %w", a.DeliveryID, err)
+		return nil, fmt.Errorf("attempt of delivery %q: encode request: %w", a.DeliveryID, err)
 	}
 	resp, err := row.EncodeResponse(a.Response)
 	if err != nil {
-		return fmt.Errorf("attempt of delivery %q: encode response: %w", a.DeliveryID, err)
+		return nil, fmt.Errorf("attempt of delivery %q: encode response: %w", a.DeliveryID, err)
 	}
 	at := a.At
 	if at.IsZero() {
@@ -389,12 +395,16 @@ func (s *Store) insertAttempt(ctx context.Context, stmt *sql.Stmt, a *store.Atte
 	if resp != nil {
 		respArg = resp
 	}
-	res, err := stmt.ExecContext(ctx, a.N, us(at), b2i(manual), req, respArg, a.LatencyMS, a.Error, a.DeliveryID)
+	return []any{a.N, us(at), b2i(manual), req, respArg, a.LatencyMS, a.Error, a.DeliveryID}, nil
+}
+
+func execAttempt(ctx context.Context, stmt *sql.Stmt, deliveryID string, args []any) error {
+	res, err := stmt.ExecContext(ctx, args...)
 	if err != nil {
-		return fmt.Errorf("attempt of delivery %q: %w", a.DeliveryID, err)
+		return fmt.Errorf("attempt of delivery %q: %w", deliveryID, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return fmt.Errorf("attempt of delivery %q: %w", a.DeliveryID, store.ErrNotFound)
+		return fmt.Errorf("attempt of delivery %q: %w", deliveryID, store.ErrNotFound)
 	}
 	return nil
 }
@@ -408,6 +418,16 @@ func (s *Store) Finish(ctx context.Context, results []store.Result) error {
 	}
 	if len(results) == 0 {
 		return nil
+	}
+	// Attempts are encoded before the transaction: the one writer
+	// connection is not held while JSON is built.
+	args := make([][]any, len(results))
+	for i := range results {
+		a, err := s.attemptArgs(&results[i].Attempt, results[i].Attempt.Manual)
+		if err != nil {
+			return fmt.Errorf("sqlite: finish: %w", err)
+		}
+		args[i] = a
 	}
 	now := us(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
@@ -430,7 +450,7 @@ func (s *Store) Finish(ctx context.Context, results []store.Result) error {
 	defer upd.Close()
 	for i := range results {
 		r := &results[i]
-		if err := s.insertAttempt(ctx, ins, &r.Attempt, r.Attempt.Manual); err != nil {
+		if err := execAttempt(ctx, ins, r.Attempt.DeliveryID, args[i]); err != nil {
 			return fmt.Errorf("sqlite: finish: %w", err)
 		}
 		if _, err := upd.ExecContext(ctx, string(r.Status), us(r.NextAttemptAt), now, r.Attempt.Error, r.Attempt.DeliveryID, r.Owner); err != nil {
