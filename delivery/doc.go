@@ -82,21 +82,50 @@
 // record that fails to render still gets its delivery, which then fails
 // with the render error in its attempt log (retrying cannot help).
 //
-// The engine claims due deliveries per webhook, never more than the
-// webhook's free concurrency slots (default 4) and the engine's free workers
-// (default 64), so a webhook whose endpoint hangs holds only its own slots.
+// The engine claims due deliveries per webhook. A claim takes no more than
+// the webhook's free concurrency slots (default 4) within the engine's free
+// workers (default 64), so a webhook whose endpoint hangs holds only its own
+// slots. While a webhook has a backlog (its latest claim came back full) and
+// its latest attempt succeeded, it also claims ahead: up to twice its
+// concurrency more is leased and queued, so that a worker that finishes an
+// attempt starts the next at once instead of waiting for a claim's round
+// trips. A failing or hanging endpoint never claims ahead. A queued job
+// starts only while its lease still covers the webhook's timeout and half
+// the lease's margin, else it is released; queued jobs of a webhook that is
+// paused or removed, and all of them at Stop, are released unattempted
+// too. A store that implements ConcurrentClaimer (PostgreSQL) gets that
+// many claims of one webhook at once and as many loops writing results;
+// SQLite, with its single writer, gets one of each.
+//
 // Each claim call leases under its own token (Options.Owner#n): a result
 // that arrives after its lease expired and was claimed again, even by the
 // same process, is logged but cannot change the newer attempt's delivery.
-// The lease lasts the longest webhook timeout plus LeaseMargin; results are
-// written in batches and, while the store is down, retried (20 tries with
-// backoff): what is never written comes back when its lease expires, so
-// delivery stays at-least-once. Claims use Options.Now, so a test clock
-// makes retries due without sleeping.
+// A claim's lease lasts Options.Lease, or the claimed webhook's timeout plus
+// LeaseMargin when Options.Lease is unset or not longer than that timeout;
+// results are written in batches and, while the store is down, retried (20
+// tries with backoff): what is never written comes back when its lease
+// expires, so delivery stays at-least-once. Claims use Options.Now, so a
+// test clock makes retries due without sleeping.
 //
-// Deliveries of a webhook that is no longer configured are never claimed
-// (claims are per configured webhook): they stay pending, are listed by the
-// API, and go out if the webhook is configured again.
+// # Webhooks at run time
+//
+// PutWebhook adds a webhook or replaces the one of the same name, before
+// Start or while the engine runs; RemoveWebhook removes one. The engine
+// keeps its webhooks in an immutable set that each change replaces whole
+// (copy on write), so Accept, the claim loop, Webhooks, Webhook, Health,
+// SetPaused, Resend and TestSend read it without locks and see a change at
+// once. A replacement is a new definition sharing the old one's state:
+// health, failure streak, paused state and concurrency slots carry over,
+// attempts in flight finish with the old definition, and new attempts use
+// the new one. A webhook added under a new name (or again after a removal)
+// loads its paused state and recent health from the store.
+//
+// Deliveries of a webhook that is not (or no longer) configured are never
+// claimed (claims are per configured webhook; a claim that raced with a
+// removal is released unattempted) and Accept makes none for it: they stay
+// pending, are listed by the API, and go out if a webhook of that name is
+// added again. TestWebhook sends one event through a definition that is not
+// registered, storing nothing.
 //
 // Failures: every failed attempt that reached the network counts towards
 // the webhook's consecutive failures; the FailingAfter-th in a row (default

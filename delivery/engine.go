@@ -38,6 +38,14 @@ type Store interface {
 	Stats(ctx context.Context, now time.Time) (store.Stats, error)
 }
 
+// ConcurrentClaimer is implemented by a Store whose claims of one webhook
+// may run side by side (PostgreSQL's row locks let them); the engine then
+// runs up to ConcurrentClaims of them at once per webhook, and as many
+// loops writing results, else one of each.
+type ConcurrentClaimer interface {
+	ConcurrentClaims() int
+}
+
 // Webhook is one webhook as the engine runs it.
 type Webhook struct {
 	Name           string
@@ -79,7 +87,7 @@ type Options struct {
 	Owner        string        // lease owner prefix; unique per process
 	Workers      int           // attempts in flight at once across all webhooks (default 64)
 	PollInterval time.Duration // how often to look for due work without a local wake-up (default 250ms)
-	Lease        time.Duration // how long a claim lasts (default longest timeout + LeaseMargin; must exceed the longest timeout)
+	Lease        time.Duration // how long a claim lasts (default: the webhook's timeout + LeaseMargin; New refuses one not longer than every initial webhook's timeout, a webhook added later gets its timeout + LeaseMargin then)
 	Logger       *slog.Logger
 	Metrics      *Metrics
 	Client       *http.Client // nil means NewClient(false): private targets refused
@@ -91,14 +99,23 @@ type Options struct {
 // Engine accepts events into the store and delivers them; see the package
 // documentation for its life cycle and guarantees.
 type Engine struct {
-	st    Store
-	opts  Options
-	hooks map[string]*hook
-	order []*hook
+	st   Store
+	opts Options
+
+	// hooks is the current webhook set, replaced whole (copy on write) by
+	// PutWebhook and RemoveWebhook under hooksMu and read without a lock.
+	hooks   atomic.Pointer[hookSet]
+	hooksMu sync.Mutex
+	loaded  bool                  // under hooksMu: Start loaded paused state and health
+	states  map[string]*hookState // under hooksMu: per-name state of the current webhooks
+	// every lists the current webhooks' states and those of removed ones
+	// that still have jobs queued; replaced whole under hooksMu.
+	every atomic.Pointer[[]*hookState]
 
 	wake     chan struct{}
+	parallel int // claims of one webhook at once (see ConcurrentClaimer)
 	results  chan outcome
-	inflight atomic.Int64 // jobs claimed and not yet handed to the finish loop
+	inflight atomic.Int64 // attempts running (workers busy), across webhooks
 	claims   atomic.Uint64
 
 	// bg is canceled when Stop gives up on writing: it bounds every store
@@ -110,9 +127,9 @@ type Engine struct {
 	state   int // stateNew, stateRunning, stateStopped
 	cancel  context.CancelFunc
 	abort   context.CancelFunc
-	claimWG sync.WaitGroup // the claim loop
-	workWG  sync.WaitGroup // one per claimed job
-	writeWG sync.WaitGroup // the finish loop
+	claimWG sync.WaitGroup // the claim loop and the claims it runs on their own
+	workWG  sync.WaitGroup // the workers, one per running attempt
+	writeWG sync.WaitGroup // the finish loops
 	lost    atomic.Int64   // results or releases not written
 }
 
@@ -129,18 +146,87 @@ type outcome struct {
 	release bool
 }
 
+// hook is one definition of a webhook as the engine runs it. A definition
+// never changes: PutWebhook makes a new hook that shares the old one's
+// hookState, so attempts in flight finish with the definition they started
+// with.
 type hook struct {
 	Webhook
-	assigned atomic.Int64 // claimed jobs not yet handed to the finish loop
+	*hookState
+	sender *Sender
+	lease  time.Duration // of each claim: longer than Timeout
+}
+
+// hookState is what a webhook keeps across replacements of its definition.
+type hookState struct {
+	name     string
+	assigned atomic.Int64 // attempts running (slots taken); changed under qmu
 	maxSeen  atomic.Int64 // highest assigned ever (tests)
 	paused   atomic.Bool
 	health   *Health
-	sender   *Sender
+	lastOK   atomic.Bool // the latest attempt that reached the endpoint succeeded
+	backlog  atomic.Bool // the latest claim came back full
+
+	claiming     atomic.Int64 // claims running on their own (parallel > 1)
+	claimingJobs atomic.Int64 // the jobs they may bring
+
+	qmu   sync.Mutex
+	queue []queued // claimed ahead and not started, oldest first
 
 	mu          sync.Mutex
 	consecutive int
 	raised      bool
 }
+
+// queued is a job claimed ahead, waiting for a free slot of its webhook.
+type queued struct {
+	job   store.Job
+	until time.Time // its lease's end, by Options.Now
+}
+
+// hookSet is an immutable set of webhooks: by name, and in the order they
+// were added.
+type hookSet struct {
+	byName map[string]*hook
+	order  []*hook
+}
+
+// with returns a copy of s with h added, or replacing the hook of its name
+// in place.
+func (s *hookSet) with(h *hook) *hookSet {
+	n := &hookSet{byName: make(map[string]*hook, len(s.byName)+1), order: make([]*hook, 0, len(s.order)+1)}
+	replaced := false
+	for _, o := range s.order {
+		if o.Name == h.Name {
+			o, replaced = h, true
+		}
+		n.order = append(n.order, o)
+		n.byName[o.Name] = o
+	}
+	if !replaced {
+		n.order = append(n.order, h)
+		n.byName[h.Name] = h
+	}
+	return n
+}
+
+// without returns a copy of s without the named hook.
+func (s *hookSet) without(name string) *hookSet {
+	n := &hookSet{byName: make(map[string]*hook, len(s.byName)), order: make([]*hook, 0, len(s.order))}
+	for _, o := range s.order {
+		if o.Name != name {
+			n.order = append(n.order, o)
+			n.byName[o.Name] = o
+		}
+	}
+	return n
+}
+
+// set returns the current webhooks.
+func (e *Engine) set() *hookSet { return e.hooks.Load() }
+
+// hook returns the current definition of the named webhook, nil if none.
+func (e *Engine) hook(name string) *hook { return e.set().byName[name] }
 
 // New returns an engine for the given webhooks. Call Start to deliver.
 func New(st Store, webhooks []Webhook, opts Options) (*Engine, error) {
@@ -171,50 +257,164 @@ func New(st Store, webhooks []Webhook, opts Options) (*Engine, error) {
 	e := &Engine{
 		st:      st,
 		opts:    opts,
-		hooks:   make(map[string]*hook, len(webhooks)),
+		states:  make(map[string]*hookState, len(webhooks)),
 		wake:    make(chan struct{}, 1),
 		results: make(chan outcome, 4*opts.Workers),
 	}
+	e.parallel = 1
+	if cc, ok := st.(ConcurrentClaimer); ok {
+		e.parallel = max(1, cc.ConcurrentClaims())
+	}
+	set := &hookSet{byName: map[string]*hook{}}
 	var longest time.Duration
 	for i, w := range webhooks {
 		if w.Name == "" {
 			return nil, fmt.Errorf("delivery: webhooks[%d]: name is empty", i)
 		}
-		if w.Renderer == nil {
-			return nil, fmt.Errorf("delivery: webhook %q: renderer is nil", w.Name)
-		}
-		if _, dup := e.hooks[w.Name]; dup {
+		if _, dup := set.byName[w.Name]; dup {
 			return nil, fmt.Errorf("delivery: webhook %q defined twice", w.Name)
 		}
-		if w.Concurrency <= 0 {
-			w.Concurrency = DefaultConcurrency
+		h, err := e.newHook(w)
+		if err != nil {
+			return nil, err
 		}
-		if w.MaxAttempts <= 0 {
-			w.MaxAttempts = DefaultAttempts
-		}
-		if w.Timeout <= 0 {
-			w.Timeout = DefaultTimeout
-		}
-		if w.FailingAfter == 0 {
-			w.FailingAfter = DefaultFailingAfter
-		}
-		if w.Retry == nil {
-			w.Retry = Backoff{Schedule: Exponential, Interval: DefaultRetryInterval, MaxInterval: DefaultMaxInterval, Jitter: 0.1}
-		}
-		longest = max(longest, w.Timeout)
-		h := &hook{Webhook: w, health: &Health{},
-			sender: &Sender{Client: opts.Client, UserAgent: opts.UserAgent, RetryOn: w.RetryOn}}
-		e.hooks[w.Name] = h
-		e.order = append(e.order, h)
+		longest = max(longest, h.Timeout)
+		h.hookState = &hookState{name: h.Name, health: &Health{}}
+		e.states[h.Name] = h.hookState
+		set = set.with(h)
 	}
-	switch {
-	case e.opts.Lease == 0:
-		e.opts.Lease = longest + LeaseMargin
-	case e.opts.Lease <= longest:
+	e.pruneStates()
+	if e.opts.Lease != 0 && e.opts.Lease <= longest {
 		return nil, fmt.Errorf("delivery: Options.Lease %s: must be longer than the longest webhook timeout (%s)", e.opts.Lease, longest)
 	}
+	e.hooks.Store(set)
 	e.bg, e.bgCancel = context.WithCancel(context.Background())
 	return e, nil
+}
+
+// newHook checks w, fills in its defaults and returns its definition
+// without state.
+func (e *Engine) newHook(w Webhook) (*hook, error) {
+	if w.Name == "" {
+		return nil, errors.New("delivery: webhook name is empty")
+	}
+	if w.Renderer == nil {
+		return nil, fmt.Errorf("delivery: webhook %q: renderer is nil", w.Name)
+	}
+	if w.Concurrency <= 0 {
+		w.Concurrency = DefaultConcurrency
+	}
+	if w.MaxAttempts <= 0 {
+		w.MaxAttempts = DefaultAttempts
+	}
+	if w.Timeout <= 0 {
+		w.Timeout = DefaultTimeout
+	}
+	if w.FailingAfter == 0 {
+		w.FailingAfter = DefaultFailingAfter
+	}
+	if w.Retry == nil {
+		w.Retry = Backoff{Schedule: Exponential, Interval: DefaultRetryInterval, MaxInterval: DefaultMaxInterval, Jitter: 0.1}
+	}
+	// The lease must outlast the attempt: Options.Lease when it does,
+	// else the webhook's timeout plus LeaseMargin.
+	lease := e.opts.Lease
+	if lease <= w.Timeout {
+		lease = w.Timeout + LeaseMargin
+	}
+	return &hook{Webhook: w, lease: lease,
+		sender: &Sender{Client: e.opts.Client, UserAgent: e.opts.UserAgent, RetryOn: w.RetryOn}}, nil
+}
+
+// PutWebhook adds a webhook, or replaces the one with the same name, while
+// the engine runs (or before Start). A replaced webhook keeps its health,
+// failure streak, paused state and concurrency slots; attempts in flight
+// finish with the old definition. A new one loads its paused state and
+// recent health from the store when the engine runs (else Start loads them).
+func (e *Engine) PutWebhook(ctx context.Context, w Webhook) error {
+	h, err := e.newHook(w)
+	if err != nil {
+		return err
+	}
+	e.hooksMu.Lock()
+	defer e.hooksMu.Unlock()
+	st, ok := e.states[h.Name]
+	if !ok {
+		st = &hookState{name: h.Name, health: &Health{}}
+		if e.loaded {
+			paused, err := e.st.Paused(ctx)
+			if err != nil {
+				return fmt.Errorf("add webhook %q: load paused webhooks: %w", h.Name, err)
+			}
+			st.paused.Store(paused[h.Name])
+			if err := e.loadHealth(ctx, h.Name, st.health); err != nil {
+				return fmt.Errorf("add webhook %q: %w", h.Name, err)
+			}
+		}
+		e.states[h.Name] = st
+	}
+	h.hookState = st
+	e.hooks.Store(e.set().with(h))
+	e.pruneStates()
+	e.signal()
+	return nil
+}
+
+// RemoveWebhook stops claiming and accepting for a webhook; its deliveries
+// stay in the store (pending ones wait until a webhook of that name exists
+// again) and attempts in flight finish. The error wraps ErrUnknownWebhook
+// when there is no webhook of that name.
+func (e *Engine) RemoveWebhook(name string) error {
+	e.hooksMu.Lock()
+	defer e.hooksMu.Unlock()
+	if e.hook(name) == nil {
+		return fmt.Errorf("remove webhook %q: %w", name, ErrUnknownWebhook)
+	}
+	// The state goes too: a webhook added again under this name is a new
+	// one and loads its state from the store. Attempts still in flight
+	// keep the old state.
+	delete(e.states, name)
+	e.hooks.Store(e.set().without(name))
+	e.pruneStates()
+	e.signal() // the claim loop gives back the jobs it queued ahead
+	return nil
+}
+
+// pruneStates rebuilds every from the current states and those of removed
+// webhooks that still have jobs queued; call it under hooksMu.
+func (e *Engine) pruneStates() {
+	var every []*hookState
+	if old := e.every.Load(); old != nil {
+		for _, st := range *old {
+			st.qmu.Lock()
+			queued := len(st.queue) > 0
+			st.qmu.Unlock()
+			if queued && e.states[st.name] != st {
+				every = append(every, st)
+			}
+		}
+	}
+	for _, st := range e.states {
+		every = append(every, st)
+	}
+	e.every.Store(&every)
+}
+
+// loadHealth records the webhook's last HealthWindow stored attempts in h.
+func (e *Engine) loadHealth(ctx context.Context, name string, h *Health) error {
+	recent, err := e.st.RecentAttempts(ctx, name, HealthWindow)
+	if err != nil {
+		return fmt.Errorf("load health of webhook %q: %w", name, err)
+	}
+	for i := len(recent) - 1; i >= 0; i-- {
+		a := recent[i]
+		status := 0
+		if a.Response != nil {
+			status = a.Response.Status
+		}
+		h.Record(a.Error == "" && status >= 200 && status < 300, status, time.Duration(a.LatencyMS)*time.Millisecond)
+	}
+	return nil
 }
 
 // Accept implements ingest.Sink: it stores the events with one delivery per
@@ -254,7 +454,7 @@ func (e *Engine) AcceptBatch(ctx context.Context, events []cdr.Event, force bool
 // subscribes to its type and whose filter accepts it.
 func (e *Engine) deliveriesFor(ev cdr.Event, now time.Time) []store.NewDelivery {
 	var out []store.NewDelivery
-	for _, h := range e.order {
+	for _, h := range e.set().order {
 		if !h.Active || !h.Renderer.Subscribes(ev.Type) {
 			continue
 		}
@@ -300,32 +500,39 @@ func (e *Engine) Start(ctx context.Context) error {
 	case stateStopped:
 		return errors.New("delivery: engine stopped; make a new one")
 	}
-	paused, err := e.st.Paused(ctx)
-	if err != nil {
-		return fmt.Errorf("load paused webhooks: %w", err)
-	}
-	for _, h := range e.order {
-		h.paused.Store(paused[h.Name])
-		recent, err := e.st.RecentAttempts(ctx, h.Name, HealthWindow)
-		if err != nil {
-			return fmt.Errorf("load health of webhook %q: %w", h.Name, err)
-		}
-		for i := len(recent) - 1; i >= 0; i-- {
-			a := recent[i]
-			status := 0
-			if a.Response != nil {
-				status = a.Response.Status
-			}
-			h.health.Record(a.Error == "" && status >= 200 && status < 300, status, time.Duration(a.LatencyMS)*time.Millisecond)
-		}
+	if err := e.load(ctx); err != nil {
+		return err
 	}
 	claimCtx, cancel := context.WithCancel(context.Background())
 	sendCtx, abort := context.WithCancel(context.Background())
 	e.cancel, e.abort, e.state = cancel, abort, stateRunning
 	e.claimWG.Add(1)
-	e.writeWG.Add(1)
 	go func() { defer e.claimWG.Done(); e.claimLoop(claimCtx, sendCtx) }()
-	go func() { defer e.writeWG.Done(); e.finishLoop() }()
+	// A store that takes claims side by side takes results side by side
+	// too: as many finish loops as claims at once.
+	for range e.parallel {
+		e.writeWG.Add(1)
+		go func() { defer e.writeWG.Done(); e.finishLoop() }()
+	}
+	return nil
+}
+
+// load loads the paused state and recent health of every webhook; from then
+// on PutWebhook loads those of a new webhook itself.
+func (e *Engine) load(ctx context.Context) error {
+	e.hooksMu.Lock()
+	defer e.hooksMu.Unlock()
+	paused, err := e.st.Paused(ctx)
+	if err != nil {
+		return fmt.Errorf("load paused webhooks: %w", err)
+	}
+	for _, h := range e.set().order {
+		h.paused.Store(paused[h.Name])
+		if err := e.loadHealth(ctx, h.Name, h.health); err != nil {
+			return err
+		}
+	}
+	e.loaded = true
 	return nil
 }
 
@@ -372,6 +579,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 		<-done
 	}
 	e.abort()
+	// Jobs queued ahead were never sent: give them back.
+	for _, st := range *e.every.Load() {
+		e.release(st.drain())
+	}
 	close(e.results)
 	e.writeWG.Wait()
 	if n := e.lost.Swap(0); n > 0 {
@@ -402,60 +613,253 @@ func (e *Engine) claimLoop(ctx, sendCtx context.Context) {
 	}
 }
 
-// claim claims due work for each webhook with free slots; it reports whether
-// a webhook's claim came back full, so more may be due at once. Every claim
-// call leases under its own owner token (Options.Owner#n), so a result that
-// comes back after its lease expired and was taken again, even by this
-// process, cannot change the newer attempt's delivery.
+// claim claims due work for each webhook that has room, and reports whether
+// a claim came back full, so that more may be due at once. Every claim call
+// leases under its own owner token (Options.Owner#n), so a result that comes
+// back after its lease expired and was taken again, even by this process,
+// cannot change the newer attempt's delivery.
 func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
+	set := e.set()
+	e.dropStale(set)
 	now := e.opts.Now()
-	for _, h := range e.order {
+	for _, h := range set.order {
 		if ctx.Err() != nil {
 			return false
 		}
-		free := min(int64(h.Concurrency)-h.assigned.Load(), int64(e.opts.Workers)-e.inflight.Load())
-		if free <= 0 || h.paused.Load() {
+		if h.paused.Load() {
 			continue
 		}
-		owner := fmt.Sprintf("%s#%d", e.opts.Owner, e.claims.Add(1))
-		jobs, err := e.st.Claim(ctx, store.ClaimParams{
-			Owner: owner, Now: now, Limit: int(free), Lease: e.opts.Lease, Webhook: h.Name,
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				e.opts.Logger.Warn("claim deliveries", "webhook", h.Name, "err", err)
-			}
-			return false
+		// Jobs queued while the engine's workers were all busy start now
+		// if workers are free.
+		e.dispatch(ctx, sendCtx, h, nil, time.Time{})
+		if h.claiming.Load() >= int64(e.parallel) {
+			continue
 		}
-		for _, j := range jobs {
-			if j.Lease == "" {
-				j.Lease = owner
-			}
-			e.inflight.Add(1)
-			n := h.assigned.Add(1)
-			for {
-				seen := h.maxSeen.Load()
-				if n <= seen || h.maxSeen.CompareAndSwap(seen, n) {
-					break
-				}
-			}
-			e.workWG.Add(1)
-			go e.work(sendCtx, h, j)
+		limit := e.claimLimit(h)
+		if limit <= 0 {
+			continue
 		}
-		if int64(len(jobs)) == free {
-			more = true
+		if e.parallel == 1 {
+			full, err := e.claimFor(ctx, sendCtx, h, limit, now)
+			if err != nil {
+				return false
+			}
+			more = more || full
+			continue
 		}
+		// The store takes claims side by side: this one runs on its own
+		// while the loop goes on, counting its jobs as queued.
+		h.claiming.Add(1)
+		h.claimingJobs.Add(int64(limit))
+		e.claimWG.Add(1)
+		go func() {
+			defer e.claimWG.Done()
+			full, _ := e.claimFor(ctx, sendCtx, h, limit, now)
+			h.claimingJobs.Add(-int64(limit))
+			h.claiming.Add(-1)
+			if full {
+				e.signal()
+			}
+		}()
 	}
 	return more && ctx.Err() == nil
 }
 
-func (e *Engine) work(ctx context.Context, h *hook, j store.Job) {
+// claimFor claims up to limit due jobs of h and dispatches them; it reports
+// whether the claim came back full.
+func (e *Engine) claimFor(ctx, sendCtx context.Context, h *hook, limit int, now time.Time) (full bool, err error) {
+	owner := fmt.Sprintf("%s#%d", e.opts.Owner, e.claims.Add(1))
+	jobs, err := e.st.Claim(ctx, store.ClaimParams{
+		Owner: owner, Now: now, Limit: limit, Lease: h.lease, Webhook: h.Name,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			e.opts.Logger.Warn("claim deliveries", "webhook", h.Name, "err", err)
+		}
+		return false, err
+	}
+	full = len(jobs) == limit
+	h.backlog.Store(full)
+	if len(jobs) == 0 {
+		return false, nil
+	}
+	for i := range jobs {
+		if jobs[i].Lease == "" {
+			jobs[i].Lease = owner
+		}
+	}
+	// The webhook may have been paused, replaced or removed during the
+	// claim: the jobs of a paused or removed one go back unattempted (those
+	// of a replaced one too when their lease is too short for its new
+	// timeout; see dispatch).
+	cur := e.hook(h.Name)
+	if cur == nil || cur.hookState != h.hookState || cur.paused.Load() {
+		e.release(jobs)
+		return cur != nil, nil
+	}
+	e.dispatch(ctx, sendCtx, cur, jobs, now.Add(h.lease))
+	return full, nil
+}
+
+// claimAhead is how many times its concurrency a webhook with a backlog
+// queues ahead.
+const claimAhead = 2
+
+// claimLimit returns how many jobs to claim for h now: its free slots (no
+// more than the engine's free workers) and, while it has a backlog and its
+// latest attempt succeeded, claimAhead times its concurrency more to queue,
+// less the jobs already queued or being claimed. Claiming ahead lets a
+// worker that finishes an attempt start the next at once instead of waiting
+// for a claim; a failing or hanging endpoint never claims ahead, so it holds
+// no more leases than its slots. While jobs are queued it waits until at
+// least half a concurrency's worth fits, so that claims stay large.
+func (e *Engine) claimLimit(h *hook) int {
+	h.qmu.Lock()
+	running, queued := int(h.assigned.Load()), len(h.queue)+int(h.claimingJobs.Load())
+	h.qmu.Unlock()
+	want := max(0, min(h.Concurrency-running, e.opts.Workers-int(e.inflight.Load())))
+	if h.backlog.Load() && h.lastOK.Load() {
+		want += claimAhead * h.Concurrency
+	}
+	limit := want - queued
+	if queued > 0 && limit < max(1, h.Concurrency/2) {
+		return 0
+	}
+	return limit
+}
+
+// dispatch queues claimed jobs of h, leased until until, and starts a
+// worker for each free slot while the engine has free workers.
+func (e *Engine) dispatch(ctx, sendCtx context.Context, h *hook, jobs []store.Job, until time.Time) {
+	var start, expired []store.Job
+	h.qmu.Lock()
+	for _, j := range jobs {
+		h.queue = append(h.queue, queued{job: j, until: until})
+	}
+	for len(h.queue) > 0 && h.assigned.Load() < int64(h.Concurrency) {
+		q := h.queue[0]
+		if !e.startable(h, q) {
+			h.queue = h.queue[1:]
+			expired = append(expired, q.job)
+			continue
+		}
+		if !e.takeWorker() {
+			break
+		}
+		h.queue = h.queue[1:]
+		start = append(start, q.job)
+		n := h.assigned.Add(1)
+		for {
+			seen := h.maxSeen.Load()
+			if n <= seen || h.maxSeen.CompareAndSwap(seen, n) {
+				break
+			}
+		}
+	}
+	h.qmu.Unlock()
+	e.release(expired)
+	for _, j := range start {
+		e.workWG.Add(1)
+		go e.work(ctx, sendCtx, h, j)
+	}
+}
+
+// startable reports whether a queued job's lease still covers an attempt
+// with h's timeout and half the margin h's lease leaves for writing the
+// result. A job that waited too long in the queue is given back instead, so
+// that its lease never runs out while it is being sent.
+func (e *Engine) startable(h *hook, q queued) bool {
+	return e.opts.Now().Add(h.Timeout + (h.lease-h.Timeout)/2).Before(q.until)
+}
+
+// takeWorker counts one more attempt running unless Options.Workers are
+// running already.
+func (e *Engine) takeWorker() bool {
+	for {
+		n := e.inflight.Load()
+		if n >= int64(e.opts.Workers) {
+			return false
+		}
+		if e.inflight.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// work runs attempts for one slot of a webhook: the job it was started
+// with, then queued ones of the same webhook until there are none (see
+// next).
+func (e *Engine) work(ctx, sendCtx context.Context, h *hook, j store.Job) {
 	defer e.workWG.Done()
-	o := e.attempt(ctx, h, j)
-	e.results <- o
-	h.assigned.Add(-1)
+	for {
+		e.results <- e.attempt(sendCtx, h, j)
+		var ok bool
+		if h, j, ok = e.next(ctx, h.hookState); !ok {
+			e.signal()
+			return
+		}
+	}
+}
+
+// next takes the next queued job of the webhook whose state is st, with the
+// webhook's current definition, for a worker that finished an attempt; or
+// frees the worker's slot when nothing startable is queued, the engine stops
+// claiming, or the webhook was paused, removed or replaced with a lower
+// concurrency (the claim loop then gives the queued jobs back).
+func (e *Engine) next(ctx context.Context, st *hookState) (*hook, store.Job, bool) {
+	cur := e.hook(st.name)
+	var expired []store.Job
+	defer func() { e.release(expired) }()
+	st.qmu.Lock()
+	defer st.qmu.Unlock()
+	if ctx.Err() == nil && cur != nil && cur.hookState == st && !cur.paused.Load() && st.assigned.Load() <= int64(cur.Concurrency) {
+		for len(st.queue) > 0 {
+			q := st.queue[0]
+			st.queue = st.queue[1:]
+			if !e.startable(cur, q) {
+				expired = append(expired, q.job)
+				continue
+			}
+			if len(st.queue) <= (2*claimAhead-1)*cur.Concurrency/2 {
+				e.signal()
+			}
+			return cur, q.job, true
+		}
+	}
+	st.assigned.Add(-1)
 	e.inflight.Add(-1)
-	e.signal()
+	return nil, store.Job{}, false
+}
+
+// drain empties the queue and returns the jobs it held.
+func (st *hookState) drain() []store.Job {
+	st.qmu.Lock()
+	defer st.qmu.Unlock()
+	jobs := make([]store.Job, len(st.queue))
+	for i, q := range st.queue {
+		jobs[i] = q.job
+	}
+	st.queue = nil
+	return jobs
+}
+
+// dropStale gives back the queued jobs of webhooks that were paused or
+// removed.
+func (e *Engine) dropStale(set *hookSet) {
+	for _, st := range *e.every.Load() {
+		if cur := set.byName[st.name]; cur != nil && cur.hookState == st && !cur.paused.Load() {
+			continue
+		}
+		e.release(st.drain())
+	}
+}
+
+// release hands claimed jobs that were not attempted to the finish loop,
+// which gives them back (store Release).
+func (e *Engine) release(jobs []store.Job) {
+	for _, j := range jobs {
+		e.results <- outcome{release: true, res: store.Result{Owner: j.Lease, Attempt: store.Attempt{DeliveryID: j.Delivery.ID}}}
+	}
 }
 
 // finishLoop writes results in batches until the results channel is closed.
@@ -574,6 +978,7 @@ func (e *Engine) attempt(ctx context.Context, h *hook, j store.Job) outcome {
 	}
 	ok := r.Outcome.Final == Delivered
 	h.health.Record(ok, status, r.Latency)
+	h.lastOK.Store(ok)
 	switch {
 	case ok:
 		res.Status = store.StatusDelivered
@@ -655,8 +1060,8 @@ func (e *Engine) failed(h *hook, status int, errText string, gone bool) {
 
 // Health returns the health of a webhook over its last attempts.
 func (e *Engine) Health(webhook string) (HealthSnapshot, bool) {
-	h, ok := e.hooks[webhook]
-	if !ok {
+	h := e.hook(webhook)
+	if h == nil {
 		return HealthSnapshot{}, false
 	}
 	return h.health.Snapshot(), true
@@ -666,9 +1071,9 @@ func (e *Engine) Health(webhook string) (HealthSnapshot, bool) {
 // deliveries pending until it is resumed. Resuming starts a new failure
 // streak.
 func (e *Engine) SetPaused(ctx context.Context, webhook string, paused bool) error {
-	h, ok := e.hooks[webhook]
-	if !ok {
-		return fmt.Errorf("no webhook %q", webhook)
+	h := e.hook(webhook)
+	if h == nil {
+		return fmt.Errorf("set paused: webhook %q: %w", webhook, ErrUnknownWebhook)
 	}
 	if err := e.st.SetPaused(ctx, webhook, paused); err != nil {
 		return err
@@ -679,8 +1084,6 @@ func (e *Engine) SetPaused(ctx context.Context, webhook string, paused bool) err
 		h.consecutive, h.raised = 0, false
 	}
 	h.mu.Unlock()
-	if !paused {
-		e.signal()
-	}
+	e.signal() // resumed: claim; paused: give back the jobs queued ahead
 	return nil
 }

@@ -914,7 +914,7 @@ func TestEngineConcurrencyLimit(t *testing.T) {
 	if p := peak.Load(); p != 3 {
 		t.Fatalf("peak concurrency %d, want 3", p)
 	}
-	if m := r.eng.hooks["crm"].maxSeen.Load(); m > 3 {
+	if m := r.eng.hook("crm").maxSeen.Load(); m > 3 {
 		t.Fatalf("engine had %d jobs of the webhook at once", m)
 	}
 }
@@ -1011,7 +1011,7 @@ func TestEngineReleaseUnsent(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	o := eng.attempt(ctx, eng.hooks["crm"], jobs[0])
+	o := eng.attempt(ctx, eng.hook("crm"), jobs[0])
 	if !o.release || o.res.Owner != "o#1" {
 		t.Fatalf("outcome %+v, want a release by o#1", o)
 	}

@@ -66,8 +66,9 @@ type specer interface{ Spec() mapping.Spec }
 
 // Webhooks describes every webhook of the engine, in config order.
 func (e *Engine) Webhooks() []WebhookInfo {
-	out := make([]WebhookInfo, 0, len(e.order))
-	for _, h := range e.order {
+	set := e.set()
+	out := make([]WebhookInfo, 0, len(set.order))
+	for _, h := range set.order {
 		out = append(out, e.info(h))
 	}
 	return out
@@ -75,8 +76,8 @@ func (e *Engine) Webhooks() []WebhookInfo {
 
 // Webhook describes the named webhook.
 func (e *Engine) Webhook(name string) (WebhookInfo, bool) {
-	h, ok := e.hooks[name]
-	if !ok {
+	h := e.hook(name)
+	if h == nil {
 		return WebhookInfo{}, false
 	}
 	return e.info(h), true
@@ -114,8 +115,8 @@ func (e *Engine) Resend(ctx context.Context, deliveryID string) (ManualAttempt, 
 	if err != nil {
 		return ManualAttempt{}, fmt.Errorf("resend: %w", err)
 	}
-	h, ok := e.hooks[d.Webhook]
-	if !ok {
+	h := e.hook(d.Webhook)
+	if h == nil {
 		return ManualAttempt{}, fmt.Errorf("resend delivery %q: webhook %q: %w", deliveryID, d.Webhook, ErrUnknownWebhook)
 	}
 	ev, err := ms.GetEvent(ctx, d.EventID)
@@ -151,8 +152,8 @@ func (e *Engine) Resend(ctx context.Context, deliveryID string) (ManualAttempt, 
 // error is ErrUnknownWebhook or ErrSampleSkipped (wrapped); a failed attempt
 // is not an error.
 func (e *Engine) TestSend(ctx context.Context, webhook string) (ManualAttempt, error) {
-	h, ok := e.hooks[webhook]
-	if !ok {
+	h := e.hook(webhook)
+	if h == nil {
 		return ManualAttempt{}, fmt.Errorf("test send: webhook %q: %w", webhook, ErrUnknownWebhook)
 	}
 	s, ok := h.Renderer.(specer)
@@ -162,6 +163,29 @@ func (e *Engine) TestSend(ctx context.Context, webhook string) (ManualAttempt, e
 	ev := mapping.SampleEvent(s.Spec().Events[0])
 	if _, err := h.Renderer.Render(ev, ""); errors.Is(err, mapping.ErrSkipped) {
 		return ManualAttempt{}, fmt.Errorf("test send: webhook %q, sample %s record %s: %w", webhook, ev.Type, ev.ID, ErrSampleSkipped)
+	}
+	m := e.manualAttempt(ctx, h, ev, NewID(e.opts.Now()))
+	m.Attempt.N = 1
+	return m, nil
+}
+
+// TestWebhook renders ev with w, which need not be one of the engine's
+// webhooks, and sends it once now under a fresh delivery id, without storing
+// anything and without counting in any webhook's health: TestSend for a
+// definition being edited. The error is ErrSampleSkipped (wrapped) when w
+// does not subscribe to ev's type or its filter rejects ev, or says why w is
+// not a usable webhook; a failed attempt is not an error.
+func (e *Engine) TestWebhook(ctx context.Context, w Webhook, ev cdr.Event) (ManualAttempt, error) {
+	if w.Name == "" {
+		w.Name = "test"
+	}
+	h, err := e.newHook(w)
+	if err != nil {
+		return ManualAttempt{}, fmt.Errorf("test webhook: %w", err)
+	}
+	h.hookState = &hookState{health: &Health{}}
+	if _, err := h.Renderer.Render(ev, ""); errors.Is(err, mapping.ErrSkipped) {
+		return ManualAttempt{}, fmt.Errorf("test webhook %q: %w: %w", w.Name, ErrSampleSkipped, err)
 	}
 	m := e.manualAttempt(ctx, h, ev, NewID(e.opts.Now()))
 	m.Attempt.N = 1
