@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/cdrgw/cdrgw/cdr"
+	"github.com/cdrgw/cdrgw/config"
 	"github.com/cdrgw/cdrgw/delivery"
+	"github.com/cdrgw/cdrgw/internal/webhookset"
+	"github.com/cdrgw/cdrgw/mapping"
 	"github.com/cdrgw/cdrgw/store"
 )
 
@@ -42,6 +45,12 @@ type WebhookJSON struct {
 	Encoding string     `json:"encoding"`
 	URL      string     `json:"url"`
 	Health   HealthJSON `json:"health"`
+	// ReadOnly tells a webhook of the config file from one created through
+	// the API or the console.
+	ReadOnly bool `json:"read_only"`
+	// Error says why a stored webhook does not run (its definition no
+	// longer loads, e.g. a ${VAR} it needs is unset).
+	Error string `json:"error,omitempty"`
 }
 
 // HealthJSON is a webhook's endpoint health over its latest attempts.
@@ -145,6 +154,7 @@ func (a *admin) routes(mux *http.ServeMux) {
 	h("GET /api/deliveries/{id}", a.getDelivery)
 	h("POST /api/deliveries/{id}/resend", a.resend)
 	h("GET /api/events/{id}", a.getEvent)
+	a.webhookRoutes(h)
 	// Anything else under /api/ is a JSON 404 (behind the token, so that
 	// the API's shape is not probed without it).
 	h("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -153,9 +163,12 @@ func (a *admin) routes(mux *http.ServeMux) {
 }
 
 // auth requires "Authorization: Bearer <admin_token>" when a token is set.
+// Without one (allowed only on loopback) the API is open to local clients,
+// so it answers only a loopback Host (DNS rebinding) and refuses browsers'
+// cross-site writes (a web page posting through its visitor's browser).
 func (a *admin) auth(next http.Handler) http.Handler {
 	if a.token == "" {
-		return next
+		return loopbackOnly(crossSite.Handler(next).ServeHTTP)
 	}
 	want := []byte(a.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -179,10 +192,20 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // fail answers err with the status its kind calls for.
 func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		specErrs  config.Errors
+		renderErr *mapping.RenderError
+	)
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, delivery.ErrUnknownWebhook):
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, delivery.ErrSampleSkipped):
+	case errors.As(err, &specErrs):
+		specError(w, specErrs)
+	case errors.Is(err, webhookset.ErrExists):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, webhookset.ErrReadOnly):
+		writeError(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, delivery.ErrSampleSkipped), errors.Is(err, mapping.ErrSkipped), errors.As(err, &renderErr):
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
@@ -194,16 +217,36 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func webhookJSON(wi delivery.WebhookInfo) WebhookJSON {
 	h := wi.Health
-	return WebhookJSON{Name: wi.Name, Active: wi.Active, Paused: wi.Paused, Events: wi.Events, Encoding: wi.Encoding, URL: wi.URL,
+	return WebhookJSON{Name: wi.Name, Active: wi.Active, Paused: wi.Paused, Events: wi.Events, Encoding: wi.Encoding, URL: webhookset.RedactURL(wi.URL),
 		Health: HealthJSON{Attempts: h.Attempts, SuccessRate: h.SuccessRate, AvgMS: h.AvgMS, P95MS: h.P95MS,
-			LastStatus: h.LastStatus, ConsecutiveFailures: h.ConsecutiveFailures}}
+			LastStatus: h.LastStatus, ConsecutiveFailures: h.ConsecutiveFailures}, ReadOnly: true}
 }
 
+// listWebhooks lists the engine's webhooks in its order and, when the API
+// edits webhooks, the stored ones that do not run, with their error.
 func (a *admin) listWebhooks(w http.ResponseWriter, _ *http.Request) {
 	list := a.op.Webhooks()
 	out := make([]WebhookJSON, 0, len(list))
+	if a.o.Webhooks == nil {
+		for _, wi := range list {
+			out = append(out, webhookJSON(wi))
+		}
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	running := make(map[string]bool, len(list))
 	for _, wi := range list {
-		out = append(out, webhookJSON(wi))
+		running[wi.Name] = true
+		j := webhookJSON(wi)
+		if e, ok := a.o.Webhooks.Get(wi.Name); ok {
+			j.ReadOnly = e.ReadOnly
+		}
+		out = append(out, j)
+	}
+	for _, e := range a.o.Webhooks.List() {
+		if !running[e.Name] {
+			out = append(out, a.detail(e).WebhookJSON)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -384,5 +427,47 @@ func ParseFilter(q url.Values) (store.Filter, error) {
 		}
 		f.Cursor = s
 	}
+	return f, nil
+}
+
+// eventParams are the query parameters GET /api/events knows.
+var eventParams = []string{"caller", "call_id", "type", "source", "since", "until", "limit", "cursor"}
+
+// ParseEventFilter parses the query of GET /api/events. Errors name the
+// parameter and its value; unknown parameters are errors.
+func ParseEventFilter(q url.Values) (store.EventFilter, error) {
+	var f store.EventFilter
+	for name, vals := range q {
+		known := false
+		for _, p := range eventParams {
+			known = known || p == name
+		}
+		if !known {
+			return f, fmt.Errorf("unknown parameter %q (want %s)", name, strings.Join(eventParams, ", "))
+		}
+		if len(vals) > 1 {
+			return f, fmt.Errorf("%s: given %d times", name, len(vals))
+		}
+	}
+	f.CallerNumber, f.CallID, f.Source = q.Get("caller"), q.Get("call_id"), q.Get("source")
+	if s := q.Get("type"); s != "" {
+		t, err := cdr.ParseType(s)
+		if err != nil {
+			return f, fmt.Errorf("type: %q is not an event type", s)
+		}
+		f.Type = t
+	}
+	// The shared parameters read as in GET /api/deliveries.
+	rest := url.Values{}
+	for _, p := range []string{"since", "until", "limit", "cursor"} {
+		if v := q.Get(p); v != "" {
+			rest.Set(p, v)
+		}
+	}
+	df, err := ParseFilter(rest)
+	if err != nil {
+		return f, err
+	}
+	f.Since, f.Until, f.Limit, f.Cursor = df.Since, df.Until, df.Limit, df.Cursor
 	return f, nil
 }

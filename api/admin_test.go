@@ -98,3 +98,47 @@ func BenchmarkParseFilter(b *testing.B) {
 		}
 	}
 }
+
+func TestParseEventFilter(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		query   string
+		want    store.EventFilter
+		wantErr string // substring; "" means no error
+	}{
+		{"", store.EventFilter{}, ""},
+		{"caller=%2B380441234567&call_id=c1&type=App.IvrWebhook&source=pbx1&since=2026-01-02T03:04:05Z&limit=50&cursor=s1z",
+			store.EventFilter{CallerNumber: "+380441234567", CallID: "c1", Type: cdr.TypeIVREnded, Source: "pbx1", Since: since, Limit: 50, Cursor: "s1z"}, ""},
+		{"type=call.nope", store.EventFilter{}, `type: "call.nope"`},
+		{"caller_number=1", store.EventFilter{}, `unknown parameter "caller_number"`},
+		{"caller=1&caller=2", store.EventFilter{}, "caller: given 2 times"},
+		{"until=2026-01-02", store.EventFilter{}, `until: "2026-01-02"`},
+		{"limit=1001", store.EventFilter{}, `limit: "1001"`},
+		{"cursor=x", store.EventFilter{}, `cursor: cursor "x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			q, err := url.ParseQuery(tt.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseEventFilter(q)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Since.Equal(tt.want.Since) {
+				t.Fatalf("since %v, want %v", got.Since, tt.want.Since)
+			}
+			got.Since, tt.want.Since = time.Time{}, time.Time{}
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

@@ -30,6 +30,17 @@ type Options struct {
 	// AdminToken is the bearer token the admin API requires; "" leaves it
 	// open, which config allows only when the listener is on loopback.
 	AdminToken string
+	// Webhooks, when set, adds the endpoints that create, update and delete
+	// webhooks and preview definitions; *webhookset.Set is one.
+	Webhooks WebhookSet
+	// Sources, when set, adds GET /api/sources; *ingest.Board is one.
+	Sources SourceBoard
+	// Events, when set, adds GET /api/events; store.Store is one.
+	Events EventStore
+
+	// Console, when set, serves every path no other route takes (the web
+	// console at /).
+	Console http.Handler
 }
 
 // NewHandler returns the gateway's HTTP handler.
@@ -59,6 +70,10 @@ func NewHandler(o Options) http.Handler {
 	}
 	for name, h := range o.Ingest {
 		mux.Handle("POST /ingest/"+name, h)
+	}
+	if o.Console != nil {
+		// The most specific pattern wins: the routes above keep their paths.
+		mux.Handle("/", o.Console)
 	}
 	return mux
 }

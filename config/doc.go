@@ -202,4 +202,15 @@
 // expression compiler, and a later check's error at a path already reported
 // is dropped. Tokens, passwords, admin_token and secrets never appear in an
 // error, and URLs have any user:password part replaced by xxxxx.
+//
+// # One webhook
+//
+// ParseWebhook loads ONE webhook definition, an item of the webhooks list on
+// its own, as YAML or JSON (webhooks created through the admin API and the
+// console are stored as JSON). It runs the same checks as Load; its errors
+// have no file, positions within the text given and paths relative to the
+// webhook:
+//
+//	5:15: params.src: line 1, column 8: type cdr.Call has no field recrd
+//	4:1: retyr: unknown key (did you mean "retry"?)
 package config

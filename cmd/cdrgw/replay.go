@@ -19,6 +19,7 @@ import (
 	"github.com/cdrgw/cdrgw/config"
 	"github.com/cdrgw/cdrgw/delivery"
 	"github.com/cdrgw/cdrgw/ingest/file"
+	"github.com/cdrgw/cdrgw/internal/webhookset"
 	"github.com/cdrgw/cdrgw/mapping"
 	"github.com/cdrgw/cdrgw/store"
 	"github.com/cdrgw/cdrgw/store/storeurl"
@@ -300,7 +301,7 @@ func (r *replayer) run(ctx context.Context) int {
 		fmt.Fprintf(r.e.stderr, "cdrgw replay: %v\n", err)
 		return exitFail
 	}
-	all, err := engineWebhooks(r.cfg)
+	all, err := webhookset.EngineWebhooks(r.cfg)
 	if err != nil {
 		fmt.Fprintf(r.e.stderr, "cdrgw replay: %v\n", err)
 		return exitFail

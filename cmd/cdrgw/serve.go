@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/cdrgw/cdrgw/api"
+	"github.com/cdrgw/cdrgw/api/web"
 	"github.com/cdrgw/cdrgw/cdr"
 	"github.com/cdrgw/cdrgw/config"
 	"github.com/cdrgw/cdrgw/delivery"
@@ -25,6 +26,7 @@ import (
 	"github.com/cdrgw/cdrgw/ingest/ari"
 	"github.com/cdrgw/cdrgw/ingest/siptap"
 	"github.com/cdrgw/cdrgw/ingest/teams"
+	"github.com/cdrgw/cdrgw/internal/webhookset"
 	"github.com/cdrgw/cdrgw/store"
 	"github.com/cdrgw/cdrgw/store/storeurl"
 )
@@ -114,40 +116,6 @@ func newOwner() string {
 	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// engineWebhooks turns the config's webhooks into the engine's.
-func engineWebhooks(cfg *config.Config) ([]delivery.Webhook, error) {
-	out := make([]delivery.Webhook, 0, len(cfg.Webhooks))
-	for i := range cfg.Webhooks {
-		w := &cfg.Webhooks[i]
-		signer, err := delivery.NewSigner(w.Secrets)
-		if err != nil {
-			return nil, fmt.Errorf("webhooks[%d]: %w", i, err)
-		}
-		sched, err := delivery.ParseSchedule(w.Retry.Schedule)
-		if err != nil {
-			return nil, fmt.Errorf("webhooks[%d].retry.schedule: %w", i, err)
-		}
-		out = append(out, delivery.Webhook{
-			Name:           w.Name(),
-			Renderer:       w.Compiled,
-			Active:         w.Active,
-			Delay:          w.Delay,
-			Debounce:       w.Debounce,
-			Timeout:        w.Timeout,
-			MaxAttempts:    w.Retry.Attempts,
-			Retry:          delivery.Backoff{Schedule: sched, Interval: w.Retry.Interval, MaxInterval: w.Retry.MaxInterval, Jitter: w.Retry.Jitter},
-			Signer:         signer,
-			Secrets:        w.Secrets,
-			Concurrency:    w.Concurrency,
-			Ordered:        w.Ordered,
-			FailingAfter:   w.FailingAfter,
-			PauseOnFailing: w.PauseOnFailing,
-			RetryOn:        w.RetryOn4xx,
-		})
-	}
-	return out, nil
-}
-
 // serve runs the gateway until ctx ends.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	st, err := openStore(ctx, cfg.Store, log)
@@ -162,7 +130,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		s, err := st.Stats(ctx, now)
 		return s.Pending, s.OldestPending, err
 	})
-	hooks, err := engineWebhooks(cfg)
+	hooks, err := webhookset.EngineWebhooks(cfg)
 	if err != nil {
 		return err
 	}
@@ -177,18 +145,27 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	// Webhooks created through the API or the console are kept in the store;
+	// they join the config file's before the engine starts.
+	webhooks := webhookset.New(cfg, st, engine, log)
+	if err := webhooks.Load(ctx); err != nil {
+		return err
+	}
+	board := ingestpkg.NewBoard(nil)
+
 	ingest := map[string]http.Handler{}
 	var teamsSources []string
 	var live []ingestpkg.Source
 	var sipMetrics *siptap.Metrics
 	for _, src := range cfg.Sources {
+		board.Register(src.Name, src.Type)
 		switch src.Type {
 		case config.SourceTeams:
 			ingest[src.Name] = &teams.Handler{
 				Source:  cdr.SourceRef{Kind: "teams", Name: src.Name},
 				Token:   src.Token,
 				MaxBody: cfg.MaxBody,
-				Sink:    engine,
+				Sink:    board.Sink(src.Name, engine),
 				Logger:  log,
 			}
 			teamsSources = append(teamsSources, src.Name)
@@ -197,6 +174,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				Name: src.Name, URL: src.URL, Username: src.Username, Password: src.Password, App: src.App,
 				Tracker: ari.Options{IVRContexts: src.IVRContexts, IVRApps: src.IVRApps, IVRVariables: src.IVRVariables,
 					KeepVariables: src.KeepVariables, MaxCallDuration: src.MaxCallDuration},
+				Status: board.For(src.Name),
 			}, log, reg)
 			if err != nil {
 				return fmt.Errorf("source %q: %w", src.Name, err)
@@ -208,7 +186,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 			sc := siptap.SourceConfig{
 				Name: src.Name, Listen: src.Listen, Logger: log, Metrics: sipMetrics,
-				CaptureIDs: src.CaptureIDs, Password: src.Password,
+				CaptureIDs: src.CaptureIDs, Password: src.Password, Status: board.For(src.Name),
 				Tracker: siptap.Options{LocalNetworks: src.LocalNetworks, LocalDomains: src.LocalDomains,
 					MaxCallDuration: src.MaxCallDuration, MaxDialogs: src.MaxDialogs},
 			}
@@ -226,13 +204,29 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		ingest["teams"] = ingest[teamsSources[0]]
 	}
 
+	// srcCtx bounds the sources, the webhook sync and the console's
+	// background work; it ends first when the gateway stops.
+	srcCtx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
 		Handler: api.NewHandler(api.Options{Store: st, Gatherer: reg, Logger: log, Ingest: ingest,
-			Operator: engine, Deliveries: st, AdminToken: cfg.AdminToken}),
+			Operator: engine, Deliveries: st, AdminToken: cfg.AdminToken,
+			Webhooks: webhooks, Sources: board, Events: st,
+			Console: web.New(web.Options{
+				Token:    cfg.AdminToken,
+				Webhooks: webhooks,
+				Engine:   engine,
+				Store:    st,
+				Events:   st,
+				Sources:  board,
+				Logger:   log.With("component", "console"),
+				Context:  srcCtx,
+			})}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -245,22 +239,24 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	// Live sources run until the gateway stops; each hands its events to the
 	// engine, which stores them before they count as accepted.
-	srcCtx, stopSources := context.WithCancel(ctx)
-	defer stopSources()
 	var sources sync.WaitGroup
 	for _, src := range live {
 		sources.Add(1)
 		go func() {
 			defer sources.Done()
-			if err := src.Run(srcCtx, engine); err != nil && srcCtx.Err() == nil {
+			if err := src.Run(srcCtx, board.Sink(src.Name(), engine)); err != nil && srcCtx.Err() == nil {
 				log.Error("source stopped", "source", src.Name(), "err", err)
 			}
 		}()
 	}
+	// Other replicas' webhook changes reach this engine through the store.
+	var syncDone sync.WaitGroup
+	syncDone.Add(1)
+	go func() { defer syncDone.Done(); webhooks.Run(srcCtx, webhookset.DefaultEvery) }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("gateway started", "listen", ln.Addr().String(), "store", storeurl.Redact(cfg.Store),
-		"webhooks", len(hooks), "sources", len(cfg.Sources))
+		"webhooks", len(webhooks.List()), "sources", len(cfg.Sources))
 
 	var runErr error
 	select {
@@ -275,6 +271,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// flight finish.
 	stopSources()
 	sources.Wait()
+	syncDone.Wait()
 	if err := srv.Shutdown(stopCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("http shutdown", "err", err)
 	}
