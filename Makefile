@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help build run test crash-test bench fuzz lint vet fmt clean
+.PHONY: help build run test crash-test browser-test bench fuzz lint vet fmt clean
 
 help: ## show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,8 +20,15 @@ run: build ## start the gateway on the embedded store with the example config
 test: vet ## run every test with the race detector
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: demo
+demo: build ## replay recorded Asterisk calls through the gateway to a receiver that prints them (<= 60 s)
+	GO=$(GO) ./scripts/demo.sh $(BIN)
+
 crash-test: ## kill the gateway at random moments and check nothing accepted is lost (SQLite and PostgreSQL)
 	$(GO) test -race -count=1 -timeout 10m -run '^TestCrash' -v ./e2e
+
+browser-test: ## drive the web console in headless Chromium (screenshots in e2e/testdata/out)
+	$(GO) test -race -count=1 -timeout 5m -run '^TestBrowser' -v ./e2e
 
 vet: ## go vet and gofmt check
 	$(GO) vet ./...

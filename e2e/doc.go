@@ -21,4 +21,12 @@
 // -short skips them. CDRGW_E2E_BINARY tests a prebuilt binary instead of
 // building one; CDRGW_E2E_RACE=1 builds it with the race detector (slow on
 // SQLite).
+//
+// The browser test (TestBrowserConsole) drives the web console in headless
+// Chromium (/usr/bin/chromium, via package e2e/browser and chromedp):
+// sign-in, the webhook editor's live preview, compile errors and test sends,
+// the delivery log's filter and resend, sign-out, and the webhook surviving
+// a restart. It saves full-page screenshots (1280×800, and one at 375×812)
+// under $CDRGW_TEST_OUTPUT/<TestName> or e2e/testdata/out/<TestName>, and
+// skips without Chromium unless CDRGW_REQUIRE_PEERS is set.
 package e2e
