@@ -29,4 +29,9 @@
 // a restart. It saves full-page screenshots (1280×800, and one at 375×812)
 // under $CDRGW_TEST_OUTPUT/<TestName> or e2e/testdata/out/<TestName>, and
 // skips without Chromium unless CDRGW_REQUIRE_PEERS is set.
+// TestBrowserSources, TestBrowserEvents, TestBrowserWebhooksPause,
+// TestBrowserDeleteWebhook and TestBrowserPhoneWidth cover the sources page,
+// event search and replay, pause/resume and read-only webhooks, deletion,
+// and 375 px layouts; TestBrowserPageLoad times each page with 100,000
+// deliveries filled by browser/testdata/fillstore (built without -race).
 package e2e

@@ -75,6 +75,8 @@ type Engine interface {
 	SetPaused(ctx context.Context, webhook string, paused bool) error
 	Resend(ctx context.Context, deliveryID string) (delivery.ManualAttempt, error)
 	TestSend(ctx context.Context, webhook string) (delivery.ManualAttempt, error)
+	// TestWebhook sends ev once with w now, storing nothing.
+	TestWebhook(ctx context.Context, w delivery.Webhook, ev cdr.Event) (delivery.ManualAttempt, error)
 	Plan(ev cdr.Event, webhooks []string) []store.NewDelivery
 	AcceptPlanned(ctx context.Context, planned []delivery.Planned, force bool) ([]bool, error)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cdrgw/cdrgw/cdr"
 	"github.com/cdrgw/cdrgw/config"
 	"github.com/cdrgw/cdrgw/delivery"
+	"github.com/cdrgw/cdrgw/internal/webhookset"
 	"github.com/cdrgw/cdrgw/mapping"
 )
 
@@ -300,19 +301,22 @@ func (c *console) preview(ctx context.Context, d *editorData, spec []byte) *prev
 	return p
 }
 
-// test sends the sample once with the form's definition (the running one
-// for a read-only webhook, which sends its first event type's sample).
+// test sends the chosen sample once with the form's definition (the running
+// one for a read-only webhook, whose form fields are not submitted).
 func (c *console) test(ctx context.Context, d *editorData, spec []byte) *testData {
 	var m delivery.ManualAttempt
-	var err error
-	if d.ReadOnly {
-		m, err = c.o.Engine.TestSend(ctx, d.Name)
-	} else {
-		var ev cdr.Event
-		ev, _, err = c.sampleEvent(ctx, d)
-		if err == nil {
-			m, err = c.o.Webhooks.Test(ctx, spec, ev)
+	ev, _, err := c.sampleEvent(ctx, d)
+	switch {
+	case err != nil:
+	case d.ReadOnly && d.Entry.Webhook != nil:
+		var w delivery.Webhook
+		if w, err = webhookset.EngineWebhook(d.Entry.Webhook); err == nil {
+			m, err = c.o.Engine.TestWebhook(ctx, w, ev)
 		}
+	case d.ReadOnly:
+		m, err = c.o.Engine.TestSend(ctx, d.Name)
+	default:
+		m, err = c.o.Webhooks.Test(ctx, spec, ev)
 	}
 	if err != nil {
 		return &testData{Error: strings.Join(errorLines(err, d.Form), "\n")}

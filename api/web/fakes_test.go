@@ -34,6 +34,9 @@ func (f *fakeEngine) Resend(context.Context, string) (delivery.ManualAttempt, er
 func (f *fakeEngine) TestSend(context.Context, string) (delivery.ManualAttempt, error) {
 	return delivery.ManualAttempt{}, delivery.ErrSampleSkipped
 }
+func (f *fakeEngine) TestWebhook(context.Context, delivery.Webhook, cdr.Event) (delivery.ManualAttempt, error) {
+	return delivery.ManualAttempt{}, delivery.ErrSampleSkipped
+}
 func (f *fakeEngine) Plan(cdr.Event, []string) []store.NewDelivery { return nil }
 func (f *fakeEngine) AcceptPlanned(context.Context, []delivery.Planned, bool) ([]bool, error) {
 	return nil, errors.New("not expected")

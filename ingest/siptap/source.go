@@ -129,14 +129,14 @@ func (s *Source) Run(ctx context.Context, sink ingest.Sink) error {
 	var lc net.ListenConfig
 	pc, err := lc.ListenPacket(ctx, "udp", s.cfg.Listen)
 	if err != nil {
-		err = fmt.Errorf("source %s: listen udp %s: %w", s.cfg.Name, s.cfg.Listen, err)
+		err = fmt.Errorf("source %s: %w", s.cfg.Name, err) // the error names "listen udp ADDR"
 		status.Disconnected(err)
 		return err
 	}
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
 		pc.Close()
-		err = fmt.Errorf("source %s: listen tcp %s: %w", s.cfg.Name, s.cfg.Listen, err)
+		err = fmt.Errorf("source %s: %w", s.cfg.Name, err)
 		status.Disconnected(err)
 		return err
 	}

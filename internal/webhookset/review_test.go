@@ -215,3 +215,30 @@ func TestMutationWaitsAtMostItsContext(t *testing.T) {
 		t.Errorf("create after the sync: %v", err)
 	}
 }
+
+// A webhook deleted while paused and created again under its name starts
+// running: the paused state of the old one is cleared with it.
+func TestDeleteClearsPaused(t *testing.T) {
+	t.Parallel()
+	st := backends(t)[0].open(t)
+	set := webhookset.New(mustConfig(t, configYAML), st, newFakeEngine(), nil)
+	if err := set.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := set.Create(t.Context(), spec("p1", "https://p1.example.com/")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPaused(t.Context(), "p1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Delete(t.Context(), "p1"); err != nil {
+		t.Fatal(err)
+	}
+	paused, err := st.Paused(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if paused["p1"] {
+		t.Errorf("p1 is still recorded as paused after its deletion")
+	}
+}

@@ -35,6 +35,7 @@ const DefaultEvery = 5 * time.Second
 type Store interface {
 	PutWebhook(ctx context.Context, w store.StoredWebhook) error
 	DeleteWebhook(ctx context.Context, name string) error
+	SetPaused(ctx context.Context, webhook string, paused bool) error
 	ListWebhooks(ctx context.Context) ([]store.StoredWebhook, error)
 }
 
@@ -387,6 +388,10 @@ func (s *Set) Delete(ctx context.Context, name string) error {
 	}
 	if err := s.st.DeleteWebhook(ctx, name); err != nil {
 		return fmt.Errorf("delete webhook %q: %w", name, err)
+	}
+	// A webhook created again under this name starts running, not paused.
+	if err := s.st.SetPaused(ctx, name, false); err != nil {
+		s.log.Warn("clear the paused state of a deleted webhook", "webhook", name, "err", err)
 	}
 	s.mu.RLock()
 	_, known := s.stored[name]
