@@ -27,6 +27,11 @@ func (d *decoder) compile(cfg *Config) {
 			}
 		}
 		compiled, err := mapping.Compile(w.Spec)
+		if d.allow != nil {
+			if refused := envCalls(w.Spec, d.allow); len(refused) > 0 {
+				err = errors.Join(append([]error{err}, refused...)...)
+			}
+		}
 		if err == nil {
 			w.Compiled = compiled
 			continue

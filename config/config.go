@@ -59,6 +59,7 @@ type Config struct {
 	AllowPrivateTargets bool          // lets webhooks reach loopback, private and link-local addresses
 	ShutdownTimeout     time.Duration // how long a graceful stop may take
 	MaxBody             int64         // largest HTTP ingest body, in bytes
+	WebhookEnv          []string      // variables (names, globs like CRM_*) that webhooks created at run time may read; see ParseRuntimeWebhook
 	Sources             []Source      // inputs, in file order
 	Webhooks            []Webhook     // outputs, in file order
 }
@@ -182,7 +183,7 @@ func Load(data []byte, name string, lookup func(string) (string, bool)) (*Config
 	}
 	c := newCollector(name)
 	c.cur = phaseSyntax
-	root := parseYAML(data, c, lookup)
+	root := parseYAML(data, c, lookup, nil)
 	if root == nil {
 		return nil, c.result()
 	}

@@ -19,7 +19,7 @@ import (
 
 // Keys accepted in each mapping; the schema says the same.
 var (
-	topKeys    = []string{"store", "listen", "admin_token", "allow_private_targets", "shutdown_timeout", "max_body", "sources", "webhooks"}
+	topKeys    = []string{"store", "listen", "admin_token", "allow_private_targets", "shutdown_timeout", "max_body", "webhook_env", "sources", "webhooks"}
 	sourceKeys = []string{"name", "type", "token", "url", "username", "password", "app", "listen",
 		"ivr_contexts", "ivr_apps", "ivr_variables", "keep_variables", "max_call_duration",
 		"capture_ids", "local_networks", "local_domains", "max_dialogs"}
@@ -54,6 +54,7 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 type decoder struct {
 	c      *collector
 	lookup func(string) (string, bool)
+	allow  func(string) bool // the variables env() may read; nil means any
 	root   *node
 	hooks  []*node // webhook nodes, by index
 }
@@ -323,6 +324,20 @@ func (d *decoder) config(root *node) *Config {
 	if n, _ := root.get("max_body"); n != nil {
 		if v, ok := d.size(n, "max_body"); ok {
 			cfg.MaxBody = v
+		}
+	}
+
+	if en, _ := root.get("webhook_env"); en != nil && en.kind == seqNode {
+		for i, it := range en.items {
+			v, ok := str(it)
+			if !ok {
+				continue // the schema reports the type
+			}
+			if !envPatternRE.MatchString(v) {
+				d.c.add(it, pathIndex("webhook_env", i), "%q is not a variable name or pattern: use letters, digits and '_', with * for any run of characters and ? for one (CRM_*)", v)
+				continue
+			}
+			cfg.WebhookEnv = append(cfg.WebhookEnv, v)
 		}
 	}
 
@@ -706,8 +721,14 @@ func (d *decoder) webhook(n *node, path string) Webhook {
 		sp.JSONRPCMethod, _ = str(first(jn.get("method")))
 	}
 	if d.lookup != nil {
-		lookup := d.lookup
-		sp.Env = func(name string) string { v, _ := lookup(name); return v }
+		lookup, allow := d.lookup, d.allow
+		sp.Env = func(name string) string {
+			if allow != nil && !allow(name) {
+				return ""
+			}
+			v, _ := lookup(name)
+			return v
+		}
 	}
 
 	w.Active = boolean(first(n.get("active")), true)

@@ -57,6 +57,11 @@
 //   - max_body (bytes, default 1MiB): the largest HTTP ingest body: an
 //     integer number of bytes or a string with a unit: B, KiB/K, MiB/M,
 //     GiB/G (powers of 1024) or KB, MB, GB (powers of 1000), e.g. "512KiB".
+//   - webhook_env (list of strings, default none): the environment
+//     variables that webhooks created at run time (admin API, web console;
+//     see ParseRuntimeWebhook) may read through ${NAME} and env("NAME"):
+//     names, or patterns in which * stands for any run of characters and ?
+//     for one ("CRM_*"). The webhooks of this file may read any variable.
 //   - sources (list): the inputs, below.
 //   - webhooks (list): the outputs, below.
 //
@@ -213,4 +218,24 @@
 //
 //	5:15: params.src: line 1, column 8: type cdr.Call has no field recrd
 //	4:1: retyr: unknown key (did you mean "retry"?)
+//
+// # Webhooks created at run time
+//
+// A webhook created through the admin API or the console is written by
+// whoever holds the admin token, who must not be able to read the gateway's
+// own secrets (the store URL, ARI passwords) by naming them in ${NAME} or
+// env("NAME") and looking at a preview or a test send. ParseRuntimeWebhook
+// (used by internal/webhookset for every stored webhook, and for previews
+// and test sends) therefore lets such a definition read only the variables
+// of webhook_env. A ${NAME} of any other variable is an error at its path,
+// and so is env("NAME") whose argument is a constant string (the pipe form
+// "NAME" | env() included), at the expression's line and column:
+//
+//	4:11: secrets[0]: ${DB_PASSWORD}: not in webhook_env, the variables webhooks created at run time may read
+//	4:20: headers.X-Key: line 1, column 5: env("DB_PASSWORD"): not in webhook_env, ...
+//
+// env() of a name computed at run time (env("DB_" + x)) compiles and returns
+// "" for a variable outside webhook_env. A refused variable is never looked
+// up. ParseWebhook, for definitions as trusted as the config file, reads any
+// variable.
 package config

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path"
+	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -66,8 +69,10 @@ func premark(data []byte) []byte {
 // expand replaces ${NAME} and ${NAME:-default} in s with values from lookup.
 // An unset variable expands to "" (or to default, which is also used when the
 // variable is set but empty); $$ is a literal $; a $ followed by anything else
-// is kept as is. It reports whether s held any ${...}.
-func expand(s string, lookup func(string) (string, bool)) (string, bool, error) {
+// is kept as is. It reports whether s held any ${...}. allow, when not nil,
+// says which variables s may name: any other is an error, and lookup is not
+// asked for it.
+func expand(s string, lookup func(string) (string, bool), allow func(string) bool) (string, bool, error) {
 	if !strings.Contains(s, "$") {
 		return s, false, nil
 	}
@@ -100,6 +105,9 @@ func expand(s string, lookup func(string) (string, bool)) (string, bool, error) 
 			if !validVarName(name) {
 				return "", false, fmt.Errorf("invalid variable name %q: use letters, digits and '_', not starting with a digit", name)
 			}
+			if allow != nil && !allow(name) {
+				return "", false, fmt.Errorf("${%s}: %s", name, notInWebhookEnv)
+			}
 			v, ok := lookup(name)
 			if hasDef && (!ok || v == "") {
 				v = def
@@ -128,4 +136,28 @@ func validVarName(s string) bool {
 		}
 	}
 	return true
+}
+
+// notInWebhookEnv is the error of a variable a webhook created at run time
+// may not read.
+const notInWebhookEnv = "not in webhook_env, the variables webhooks created at run time may read"
+
+// envPatternRE is what an item of webhook_env may hold: a variable name in
+// which * stands for any run of characters and ? for one.
+var envPatternRE = regexp.MustCompile(`^[A-Za-z_*?][A-Za-z0-9_*?]*$`)
+
+// envAllow returns whether a variable matches one of patterns (webhook_env:
+// names and glob patterns such as CRM_*).
+func envAllow(patterns []string) func(string) bool {
+	ps := slices.Clone(patterns)
+	return func(name string) bool {
+		for _, p := range ps {
+			// Patterns hold no '[' or '\\' (see envPatternRE), so Match
+			// cannot fail; a pattern that somehow does matches nothing.
+			if ok, err := path.Match(p, name); ok && err == nil {
+				return true
+			}
+		}
+		return false
+	}
 }

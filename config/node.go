@@ -156,6 +156,7 @@ func pathIndex(parent string, i int) string {
 type builder struct {
 	c       *collector
 	lookup  func(string) (string, bool)
+	allow   func(string) bool // the variables ${...} may name; nil means any
 	anchors map[string]*node
 	total   int
 	tooBig  bool
@@ -164,7 +165,7 @@ type builder struct {
 // parseYAML parses data into a node tree, reporting syntax errors,
 // expansion errors and unsupported constructs to c. It returns nil when the
 // document could not be parsed at all.
-func parseYAML(data []byte, c *collector, lookup func(string) (string, bool)) (root *node) {
+func parseYAML(data []byte, c *collector, lookup func(string) (string, bool), allow func(string) bool) (root *node) {
 	if i := bytes.IndexAny(data, openMark+closeMark); i >= 0 {
 		line := bytes.Count(data[:i], []byte("\n")) + 1
 		c.add(&node{line: line, col: i - bytes.LastIndexByte(data[:i], '\n')}, "", "the characters U+E000 and U+E001 are reserved")
@@ -189,7 +190,7 @@ func parseYAML(data []byte, c *collector, lookup func(string) (string, bool)) (r
 		c.add(&node{line: pos.Line, col: pos.Column}, "", "a config file holds one YAML document, found %d", len(docs))
 		return nil
 	}
-	b := &builder{c: c, lookup: lookup, anchors: map[string]*node{}}
+	b := &builder{c: c, lookup: lookup, allow: allow, anchors: map[string]*node{}}
 	if len(docs) == 0 {
 		return &node{kind: mapNode, line: 1, col: 1}
 	}
@@ -364,7 +365,7 @@ func (b *builder) build(an ast.Node, path string, depth int) *node {
 
 func (b *builder) expandScalar(n *node, s, path string) *node {
 	n.text = unmark(s)
-	v, expanded, err := expand(s, b.lookup)
+	v, expanded, err := expand(s, b.lookup, b.allow)
 	if err != nil {
 		b.c.add(n, path, "%v", err)
 		v = ""

@@ -14,7 +14,7 @@ import (
 func schemaErrors(t *testing.T, doc string) []string {
 	t.Helper()
 	c := newCollector("")
-	root := parseYAML([]byte(doc), c, func(string) (string, bool) { return "", false })
+	root := parseYAML([]byte(doc), c, func(string) (string, bool) { return "", false }, nil)
 	if root == nil {
 		t.Fatalf("parse %q: %v", doc, c.result())
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"slices"
@@ -44,21 +45,27 @@ const replayBatch = 256
 func cmdReplay(ctx context.Context, e env, args []string) int {
 	fs := newFlagSet(e, "replay", "-c FILE [--webhook NAME]... [--since T] [--until T] [--rate N] [--dry-run] [--force] [--input-format teams|csv|jsonl] [--tz ZONE] INPUT...", `
 Feeds recorded CDRs (Teams JSON, Asterisk Master.csv or cdrgw JSON lines, as
-normalize reads them; "-" is standard input) through the configured
-webhooks: stores the events and their deliveries in the config's store, runs
-delivery workers until every delivery it created is delivered, failed or
-dead (a cdrgw serve on the same store may deliver some of them; they are
-counted too), then prints per webhook how many were delivered, failed, dead
-and skipped.
+normalize reads them; "-" is standard input) through the gateway's webhooks:
+those of the config file and those created at run time (admin API, web
+console) and stored in the config's store. It stores the events and their
+deliveries in that store, runs delivery workers until every delivery it
+created is delivered, failed or dead (a cdrgw serve on the same store may
+deliver some of them; they are counted too), then prints per webhook how
+many were delivered, failed, dead and skipped.
 
 An event is skipped for a webhook when that webhook already has a delivered
 or pending delivery of it; --force creates new deliveries (with new ids)
 anyway. Events stored before whose deliveries failed or died get new ones.
---webhook (repeatable) limits replay to those webhooks; --since and --until
-(RFC 3339) keep events whose time is in [since, until). --rate caps events
-per second. Replayed deliveries are not debounced. --dry-run prints the
-requests each webhook would send (as render does) without storing or
-sending anything.
+--webhook (repeatable) limits replay to those webhooks, from the config file
+or the store; --since and --until (RFC 3339) keep events whose time is in
+[since, until). --rate caps events per second. Replayed deliveries are not
+debounced. --dry-run prints the requests each webhook would send (as render
+does) without storing or sending anything; it reads the stored webhooks when
+the store exists and can be opened, else renders the config file's only.
+
+A stored webhook that does not load (a ${VAR} it needs is unset or not in
+webhook_env, or its definition no longer compiles) is reported on standard
+error and skipped; naming it with --webhook is an error.
 
 A progress line (events read, accepted, skipped, rate, ETA) is drawn on a
 terminal; otherwise one summary line goes to standard error. Exit status 1
@@ -66,7 +73,7 @@ when an input record was bad, a delivery failed or died, or replay was
 interrupted.`)
 	path := fs.String("c", "cdrgw.yaml", "config file")
 	var webhooks stringList
-	fs.Var(&webhooks, "webhook", "replay only to this webhook (repeatable; default: all)")
+	fs.Var(&webhooks, "webhook", "replay only to this webhook, from the config file or the store (repeatable; default: all)")
 	sinceS := fs.String("since", "", "only events at or after this RFC 3339 time")
 	untilS := fs.String("until", "", "only events before this RFC 3339 time")
 	rate := fs.Float64("rate", 0, "at most this many events per second (0: no limit)")
@@ -114,13 +121,14 @@ interrupted.`)
 	if err != nil {
 		return fail(exitFail, "%v", err)
 	}
-	for _, name := range webhooks {
-		if _, ok := cfg.Webhook(name); !ok {
-			return fail(exitFail, "--webhook: no webhook %q in %s", name, *path)
+	r := &replayer{e: e, cfg: cfg, cfgPath: *path, files: files, opts: opts, webhooks: webhooks, since: since, until: until,
+		rate: *rate, force: *force, perHook: map[string]*hookCount{}}
+	if !storeMayHoldWebhooks(cfg.Store) {
+		// Nothing is stored yet: check --webhook before creating the store.
+		if err := r.loadWebhooks(ctx, nil); err != nil {
+			return fail(exitFail, "%v", err)
 		}
 	}
-	r := &replayer{e: e, cfg: cfg, files: files, opts: opts, webhooks: webhooks, since: since, until: until,
-		rate: *rate, force: *force, perHook: map[string]*hookCount{}}
 	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
 		r.progress = true
 	}
@@ -134,6 +142,8 @@ interrupted.`)
 type replayer struct {
 	e        env
 	cfg      *config.Config
+	cfgPath  string
+	hooks    []*config.Webhook // the config file's, then the stored ones that load, by name
 	files    []string
 	opts     file.Options
 	webhooks []string // selected; nil means all
@@ -169,16 +179,109 @@ func (r *replayer) hook(name string) *hookCount {
 	return c
 }
 
-// selected returns the names of the webhooks replay feeds, in config order.
-func (r *replayer) selected() []string {
-	var out []string
-	for i := range r.cfg.Webhooks {
-		name := r.cfg.Webhooks[i].Name()
-		if len(r.webhooks) == 0 || slices.Contains(r.webhooks, name) {
-			out = append(out, name)
+// selected returns the webhooks replay feeds: the config file's in file
+// order, then the stored ones by name.
+func (r *replayer) selected() []*config.Webhook {
+	var out []*config.Webhook
+	for _, w := range r.hooks {
+		if len(r.webhooks) == 0 || slices.Contains(r.webhooks, w.Name()) {
+			out = append(out, w)
 		}
 	}
 	return out
+}
+
+// selectedNames returns the names of the selected webhooks.
+func (r *replayer) selectedNames() []string {
+	var out []string
+	for _, w := range r.selected() {
+		out = append(out, w.Name())
+	}
+	return out
+}
+
+// loadWebhooks sets r.hooks to the config file's webhooks and those stored
+// in st (none when st is nil), loaded by webhookset as cdrgw serve loads
+// them (webhook_env included). A stored webhook that does not load is
+// reported and skipped, unless --webhook names it: that, and a --webhook
+// naming no webhook, is an error.
+func (r *replayer) loadWebhooks(ctx context.Context, st webhookset.Store) error {
+	r.hooks = r.hooks[:0]
+	for i := range r.cfg.Webhooks {
+		r.hooks = append(r.hooks, &r.cfg.Webhooks[i])
+	}
+	broken := map[string]string{}
+	if st != nil {
+		set := webhookset.New(r.cfg, st, nopEngine{}, nil)
+		if err := set.Load(ctx); err != nil {
+			return err
+		}
+		for _, e := range set.List() {
+			switch {
+			case e.ReadOnly:
+			case e.Webhook == nil:
+				broken[e.Name] = e.Err
+				if len(r.webhooks) == 0 {
+					fmt.Fprintf(r.e.stderr, "cdrgw replay: stored webhook %q skipped: it does not load: %s\n", e.Name, oneLine(e.Err))
+				}
+			default:
+				r.hooks = append(r.hooks, e.Webhook)
+			}
+		}
+	}
+	for _, name := range r.webhooks {
+		if slices.ContainsFunc(r.hooks, func(w *config.Webhook) bool { return w.Name() == name }) {
+			continue
+		}
+		if msg, ok := broken[name]; ok {
+			return fmt.Errorf("--webhook: stored webhook %q does not load: %s", name, oneLine(msg))
+		}
+		return fmt.Errorf("--webhook: no webhook %q in %s or in the store", name, r.cfgPath)
+	}
+	return nil
+}
+
+// oneLine joins the lines of a multi-line error message.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// nopEngine lets webhookset load the stored webhooks without running them:
+// replay builds its own engine from those selected.
+type nopEngine struct{}
+
+func (nopEngine) PutWebhook(context.Context, delivery.Webhook) error { return nil }
+func (nopEngine) RemoveWebhook(string) error                         { return nil }
+func (nopEngine) TestWebhook(context.Context, delivery.Webhook, cdr.Event) (delivery.ManualAttempt, error) {
+	return delivery.ManualAttempt{}, errors.New("replay sends no test")
+}
+
+// storeMayHoldWebhooks reports whether the store may hold webhooks: not
+// when it is a SQLite file that does not exist yet (or :memory:).
+func storeMayHoldWebhooks(storeURL string) bool {
+	kind, dsn, err := storeurl.Parse(storeURL)
+	if err != nil || kind != storeurl.SQLite {
+		return true // Postgres, or an error that opening reports
+	}
+	if dsn == ":memory:" {
+		return false
+	}
+	_, err = os.Stat(dsn)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// dryRunWebhooks loads the webhooks for a dry run, reading the stored ones
+// when the store exists. A store that cannot be opened is reported and the
+// config file's webhooks are rendered alone.
+func (r *replayer) dryRunWebhooks(ctx context.Context) error {
+	if !storeMayHoldWebhooks(r.cfg.Store) {
+		return r.loadWebhooks(ctx, nil)
+	}
+	st, err := storeurl.Open(ctx, r.cfg.Store)
+	if err != nil {
+		fmt.Fprintf(r.e.stderr, "cdrgw replay: dry run without the stored webhooks: %v\n", err)
+		return r.loadWebhooks(ctx, nil)
+	}
+	defer st.Close()
+	return r.loadWebhooks(ctx, st)
 }
 
 // inRange reports whether ev's time is within --since and --until.
@@ -242,11 +345,15 @@ func (w *progressSafeWriter) Write(p []byte) (int, error) {
 func (r *replayer) dryRun(ctx context.Context, asJSON bool) int {
 	out := bufio.NewWriter(r.e.stdout)
 	defer out.Flush()
+	if err := r.dryRunWebhooks(ctx); err != nil {
+		fmt.Fprintf(r.e.stderr, "cdrgw replay: %v\n", err)
+		return exitFail
+	}
 	var rendered, failed int
-	names := r.selected()
+	hooks := r.selected()
 	err := r.readAll(ctx, func(ev cdr.Event) error {
-		for _, name := range names {
-			wh, _ := r.cfg.Webhook(name)
+		for _, wh := range hooks {
+			name := wh.Name()
 			req, err := wh.Compiled.Render(ev, "")
 			switch {
 			case errors.Is(err, mapping.ErrSkipped):
@@ -301,18 +408,20 @@ func (r *replayer) run(ctx context.Context) int {
 		fmt.Fprintf(r.e.stderr, "cdrgw replay: %v\n", err)
 		return exitFail
 	}
-	all, err := webhookset.EngineWebhooks(r.cfg)
-	if err != nil {
+	if err := r.loadWebhooks(ctx, st); err != nil {
 		fmt.Fprintf(r.e.stderr, "cdrgw replay: %v\n", err)
 		return exitFail
 	}
-	names := r.selected()
+	names := r.selectedNames()
 	var hooks []delivery.Webhook
-	for _, h := range all {
-		if slices.Contains(names, h.Name) {
-			hooks = append(hooks, h)
-			r.hook(h.Name)
+	for _, w := range r.selected() {
+		h, err := webhookset.EngineWebhook(w)
+		if err != nil {
+			fmt.Fprintf(r.e.stderr, "cdrgw replay: %v\n", err)
+			return exitFail
 		}
+		hooks = append(hooks, h)
+		r.hook(h.Name)
 	}
 	engine, err := delivery.New(st, hooks, delivery.Options{
 		Owner:        newOwner(),

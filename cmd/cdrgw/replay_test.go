@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cdrgw/cdrgw/config"
 	"github.com/cdrgw/cdrgw/internal/receiver"
+	"github.com/cdrgw/cdrgw/internal/webhookset"
 	"github.com/cdrgw/cdrgw/store"
 )
 
@@ -226,4 +230,114 @@ func TestReplayProgressLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Replay feeds the webhooks stored in the database (created at run time)
+// as well as the config file's: by default, with --webhook and in a dry
+// run. A stored webhook that does not load is reported and skipped, and
+// naming it is an error. (Not parallel: t.Setenv, which the binary
+// inherits.)
+func TestReplayStoredWebhooks(t *testing.T) {
+	t.Setenv("CDRGW_T7_REPLAY_TAG", "tag-7")
+	t.Setenv("CDRGW_T7_DB_PASSWORD", "db-pa55")
+	ctx := context.Background()
+	recv := receiver.Start(t, nil)
+	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "cdrgw.db")
+	cfgPath := writeConfig(t, storeURL, "127.0.0.1:0", "",
+		hookYAML{name: "from-file", url: recv.URL + "/file", events: "queue.ended", attempts: 2})
+	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("webhook_env: [CDRGW_T7_REPLAY_*]\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfg, err := config.LoadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Created as the admin API and the console create them; and one that
+	// reads a variable outside webhook_env, as a gateway with a wider
+	// webhook_env might have stored it.
+	st := openTestStore(t, storeURL)
+	set := webhookset.New(cfg, st, nopEngine{}, nil)
+	if err := set.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := set.Create(ctx, []byte(`{"name": "stored-q", "url": "`+recv.URL+`/stored", "events": ["queue.ended"],
+		"params": {"call": "record.call_id"}, "headers": {"X-Tag": "env(\"CDRGW_T7_REPLAY_TAG\")"},
+		"retry": {"attempts": 2, "schedule": "fixed", "interval": "50ms", "jitter": 0}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutWebhook(ctx, store.StoredWebhook{Name: "leaky", Spec: []byte(`{"name": "leaky", "url": "` + recv.URL + `/leaky",
+		"events": ["queue.ended"], "headers": {"X-Tag": "env(\"CDRGW_T7_DB_PASSWORD\")"}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	const skipped = `stored webhook "leaky" skipped: it does not load: `
+	replay := func(args ...string) binResult {
+		return runBin(t, "", append(append([]string{"replay", "-c", cfgPath}, args...), sample)...)
+	}
+	paths := func() map[string]int {
+		n := map[string]int{}
+		for _, q := range recv.Requests() {
+			n[q.Path]++
+			if tag := q.Header.Get("X-Tag"); q.Path == "/stored" && tag != "tag-7" {
+				t.Errorf("stored webhook sent X-Tag %q, want tag-7", tag)
+			}
+		}
+		return n
+	}
+
+	t.Run("dry run renders stored webhooks", func(t *testing.T) {
+		r := replay("--dry-run")
+		if r.code != exitOK || !strings.Contains(r.stdout, "# webhook stored-q, event ") || !strings.Contains(r.stdout, "X-Tag: tag-7") ||
+			!strings.Contains(r.stdout, "# webhook from-file, event ") || strings.Contains(r.stdout, "leaky") {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, skipped) || !strings.Contains(r.stderr, "not in webhook_env") {
+			t.Fatalf("the broken stored webhook is not reported:\n%s", r.stderr)
+		}
+		if recv.Count() != 0 {
+			t.Fatal("dry run sent requests")
+		}
+	})
+	t.Run("default feeds stored webhooks", func(t *testing.T) {
+		r := replay()
+		if r.code != exitOK || reportRow(t, r.stdout, "stored-q") != [5]int{1, 0, 0, 0, 0} ||
+			reportRow(t, r.stdout, "from-file") != [5]int{1, 0, 0, 0, 0} || strings.Contains(r.stdout, "leaky") {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, skipped) {
+			t.Fatalf("the broken stored webhook is not reported:\n%s", r.stderr)
+		}
+		if got := paths(); got["/stored"] != 1 || got["/file"] != 1 || got["/leaky"] != 0 {
+			t.Fatalf("receiver got %v", got)
+		}
+	})
+	t.Run("--webhook selects a stored webhook", func(t *testing.T) {
+		r := replay("--webhook", "stored-q", "--force")
+		if r.code != exitOK || reportRow(t, r.stdout, "stored-q") != [5]int{1, 0, 0, 0, 0} || strings.Contains(r.stdout, "from-file") ||
+			strings.Contains(r.stderr, "leaky") {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if got := paths(); got["/stored"] != 2 || got["/file"] != 1 {
+			t.Fatalf("receiver got %v", got)
+		}
+	})
+	t.Run("--webhook naming a stored webhook that does not load", func(t *testing.T) {
+		r := replay("--webhook", "leaky")
+		if r.code != exitFail || !strings.Contains(r.stderr, `--webhook: stored webhook "leaky" does not load: `) ||
+			!strings.Contains(r.stderr, `env("CDRGW_T7_DB_PASSWORD"): not in webhook_env`) || strings.Contains(r.stderr, "db-pa55") {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		r = replay("--webhook", "nope", "--dry-run")
+		if r.code != exitFail || !strings.Contains(r.stderr, `--webhook: no webhook "nope" in `+cfgPath+" or in the store") {
+			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		if got := paths(); got["/leaky"] != 0 || got["/stored"] != 2 {
+			t.Fatalf("receiver got %v", got)
+		}
+	})
 }

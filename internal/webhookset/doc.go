@@ -3,10 +3,16 @@
 // console, stored as JSON definitions (Spec) in the store and run by the
 // delivery engine.
 //
+// Stored webhooks, and the definitions given to Compile and Test (previews
+// and test sends), are parsed by config.ParseRuntimeWebhook: their ${VAR}
+// and env("VAR") may read only the environment variables of the config's
+// webhook_env, so that the admin token does not give away the gateway's
+// other variables (the store URL, ARI passwords).
+//
 // Load adds the stored webhooks to the engine at start; a stored webhook
-// whose definition no longer loads (a ${VAR} it needs is unset, or the
-// config file now uses its name) is logged and skipped, and listed with
-// Entry.Err. Create, Update and Delete write the store first and then change
+// whose definition no longer loads (a ${VAR} it needs is unset or not in
+// webhook_env, or the config file now uses its name) is logged and skipped,
+// and listed with Entry.Err. Create, Update and Delete write the store first and then change
 // the engine (undoing the store write when the engine refuses). Run re-reads
 // the store every few seconds so that gateways sharing a store converge: a
 // change made through one reaches the others' engines within one period.

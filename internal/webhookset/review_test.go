@@ -70,7 +70,7 @@ func TestRedactedURLAndHeadersRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	const u = "https://gw:pa55w0rd@crm.example.com/hook?api_key=k3y-123&x=1"
 	e, err := set.Create(ctx, []byte(`{"name": "crm", "url": "`+u+`", "events": ["call.ended"],
-		"params": {"id": "record.call_id", "api_key": "\"lit-777\"", "token": "env(\"HOME\")"},
+		"params": {"id": "record.call_id", "api_key": "\"lit-777\"", "token": "env(\"CDRGW_TEST_TOKEN\")"},
 		"headers": {"Authorization": "\"Bearer tok-123\"", "X-Queue": "event.source.name"}, "secrets": ["whsec_c2VjcmV0"]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestRedactedURLAndHeadersRoundTrip(t *testing.T) {
 		}
 	}
 	if !strings.Contains(shown, `"X-Queue":"event.source.name"`) || !strings.Contains(shown, "crm.example.com/hook?api_key=") ||
-		!strings.Contains(shown, `"token":"env(\"HOME\")"`) {
+		!strings.Contains(shown, `"token":"env(\"CDRGW_TEST_TOKEN\")"`) {
 		t.Errorf("redacted spec hides too much: %s", shown)
 	}
 	// Sent back with a change elsewhere, the hidden parts keep their values.

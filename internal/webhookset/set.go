@@ -69,6 +69,7 @@ type Set struct {
 	eng    Engine
 	log    *slog.Logger
 	lookup func(string) (string, bool)
+	env    []string // the config's webhook_env: what stored webhooks may read
 
 	config []Entry // config file order
 
@@ -87,13 +88,16 @@ type stored struct {
 
 // New returns the set of cfg's webhooks (read-only) and, once Load has run,
 // st's. eng must already run cfg's webhooks; the set adds and removes only
-// stored ones. ${VAR} in stored specs expand from the process environment.
+// stored ones. ${VAR} and env("VAR") in stored specs read the process
+// environment, but only the variables cfg.WebhookEnv lists (none when cfg
+// is nil); see config.ParseRuntimeWebhook.
 func New(cfg *config.Config, st Store, eng Engine, log *slog.Logger) *Set {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Set{st: st, eng: eng, log: log, lookup: os.LookupEnv, stored: map[string]*stored{}, op: make(chan struct{}, 1)}
 	if cfg != nil {
+		s.env = slices.Clone(cfg.WebhookEnv)
 		for i := range cfg.Webhooks {
 			w := &cfg.Webhooks[i]
 			s.config = append(s.config, Entry{Name: w.Name(), Spec: SpecOf(w), ReadOnly: true, Webhook: w})
@@ -196,7 +200,7 @@ func (s *Set) syncLocked(ctx context.Context) error {
 // does not compile only when it changes.
 func (s *Set) apply(ctx context.Context, sw store.StoredWebhook, old *stored) {
 	e := Entry{Name: sw.Name, CreatedAt: sw.CreatedAt, UpdatedAt: sw.UpdatedAt}
-	_ = json.Unmarshal(sw.Spec, &e.Spec) // for display; an undecodable spec fails ParseWebhook below
+	_ = json.Unmarshal(sw.Spec, &e.Spec) // for display; an undecodable spec fails parseSpec below
 	retry := false
 	fail := func(msg string) {
 		e.Err = msg
@@ -214,7 +218,7 @@ func (s *Set) apply(ctx context.Context, sw store.StoredWebhook, old *stored) {
 		fail("the config file defines a webhook of the same name, which wins; rename or delete this one")
 		return
 	}
-	w, err := config.ParseWebhook(sw.Spec, s.lookup)
+	w, err := s.parseSpec(sw.Spec)
 	if err != nil {
 		fail(err.Error())
 		return
@@ -428,7 +432,7 @@ func (s *Set) Compile(spec []byte) (*config.Webhook, error) {
 			spec = unhide(spec, st.entry.Spec)
 		}
 	}
-	return config.ParseWebhook(spec, s.lookup)
+	return s.parseSpec(spec)
 }
 
 // Test compiles a spec and sends ev (a sample of its first event type when
@@ -448,6 +452,12 @@ func (s *Set) Test(ctx context.Context, spec []byte, ev cdr.Event) (delivery.Man
 	return s.eng.TestWebhook(ctx, dw, ev)
 }
 
+// parseSpec parses and compiles a stored webhook's spec, which may read
+// only the variables of webhook_env.
+func (s *Set) parseSpec(spec []byte) (*config.Webhook, error) {
+	return config.ParseRuntimeWebhook(spec, s.env, s.lookup)
+}
+
 // parse checks a spec for Create and Update: it compiles spec as given (so
 // that errors point into it), decodes it as a Spec and returns the webhook
 // compiled from the canonical JSON that is stored, so that what runs is
@@ -456,7 +466,7 @@ func (s *Set) parse(spec []byte, prev *Spec) (*config.Webhook, Spec, []byte, err
 	if prev != nil {
 		spec = unhide(spec, *prev)
 	}
-	if _, err := config.ParseWebhook(spec, s.lookup); err != nil {
+	if _, err := s.parseSpec(spec); err != nil {
 		return nil, Spec{}, nil, err
 	}
 	var sp Spec
@@ -470,9 +480,9 @@ func (s *Set) parse(spec []byte, prev *Spec) (*config.Webhook, Spec, []byte, err
 		return nil, Spec{}, nil, config.Errors{{Path: "name", Msg: fmt.Sprintf("%q cannot be a webhook's name in a URL path", sp.Name)}}
 	}
 	canon := sp.Marshal()
-	w, err := config.ParseWebhook(canon, s.lookup)
+	w, err := s.parseSpec(canon)
 	if err != nil {
-		// A Spec that marshals to something ParseWebhook rejects is a bug.
+		// A Spec that marshals to something parseSpec rejects is a bug.
 		return nil, Spec{}, nil, fmt.Errorf("webhook %q: the canonical spec does not load: %w", sp.Name, err)
 	}
 	return w, sp, canon, nil

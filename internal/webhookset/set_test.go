@@ -16,6 +16,7 @@ import (
 )
 
 const configYAML = `
+webhook_env: ["CDRGW_TEST_*"]
 webhooks:
   - name: from-file
     url: https://file.example.com/hook

@@ -27,7 +27,7 @@ const Hidden = "•••"
 // and shape (one item of its webhooks list). Params and headers keep their
 // order; durations are strings ("30s"). Empty fields are left out, so the
 // config's defaults apply. A marshalled Spec is accepted by
-// config.ParseWebhook.
+// config.ParseWebhook and config.ParseRuntimeWebhook.
 type Spec struct {
 	Name           string       `json:"name"`
 	URL            string       `json:"url"`
