@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cdrgw/cdrgw/store"
-	"github.com/cdrgw/cdrgw/store/internal/row"
 )
 
 // Release implements store.Store.
@@ -45,13 +44,15 @@ func decodeJobs(jobs []store.Job, bodies [][]byte) error {
 	return errors.Join(errs...)
 }
 
+// decodeRange decodes the events of jobs[lo:hi]. It calls UnmarshalJSON
+// itself: json.Unmarshal would first scan the whole body once more to
+// validate it, which UnmarshalJSON does anyway (a quarter of the decoding
+// time).
 func decodeRange(jobs []store.Job, bodies [][]byte, lo, hi int) error {
 	for i := lo; i < hi; i++ {
-		ev, err := row.DecodeEvent(bodies[i])
-		if err != nil {
-			return fmt.Errorf("delivery %q: %w", jobs[i].Delivery.ID, err)
+		if err := jobs[i].Event.UnmarshalJSON(bodies[i]); err != nil {
+			return fmt.Errorf("delivery %q: decode stored event: %w", jobs[i].Delivery.ID, err)
 		}
-		jobs[i].Event = ev
 	}
 	return nil
 }
