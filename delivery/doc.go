@@ -100,6 +100,13 @@
 // Each claim call leases under its own token (Options.Owner#n): a result
 // that arrives after its lease expired and was claimed again, even by the
 // same process, is logged but cannot change the newer attempt's delivery.
+// The token also recovers a claim whose answer was lost (the store
+// committed it, then the connection was cut): when a claim returns an
+// error, the engine gives back whatever its token holds (store
+// ReleaseOwner) a second after the error, once the store answers, and
+// claims nothing more for that webhook until then; Stop hands such tokens
+// to the result writers. Their deliveries are due again at once instead of
+// waiting for the lease to expire.
 // A claim's lease lasts Options.Lease, or the claimed webhook's timeout plus
 // LeaseMargin when Options.Lease is unset or not longer than that timeout;
 // results are written in batches and, while the store is down, retried (20

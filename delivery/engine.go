@@ -31,6 +31,7 @@ type Store interface {
 	Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, error)
 	Finish(ctx context.Context, results []store.Result) error
 	Release(ctx context.Context, owner string, ids []string, next time.Time) error
+	ReleaseOwner(ctx context.Context, owner string, next time.Time) error
 	AddAttempt(ctx context.Context, a store.Attempt, succeeded bool) error
 	SetPaused(ctx context.Context, webhook string, paused bool) error
 	Paused(ctx context.Context) (map[string]bool, error)
@@ -118,6 +119,13 @@ type Engine struct {
 	inflight atomic.Int64 // attempts running (workers busy), across webhooks
 	claims   atomic.Uint64
 
+	// lostClaims are the owner tokens of claims that returned an error and
+	// may hold leases all the same (see lostclaim.go); lostN is their number.
+	lostMu     sync.Mutex
+	lostClaims []lostClaim
+	lostN      atomic.Int64
+	lostGrace  time.Duration // lostClaimGrace; tests change it
+
 	// bg is canceled when Stop gives up on writing: it bounds every store
 	// write made after a claim (results, releases, webhook.failing).
 	bg       context.Context
@@ -140,10 +148,12 @@ const (
 )
 
 // outcome is what a worker hands to the finish loop: a result to write, or
-// (release) a claimed job to give back unattempted.
+// (release) a claimed job to give back unattempted, or (owner) the token of
+// a failed claim whose deliveries, if any, are to be given back.
 type outcome struct {
 	res     store.Result
 	release bool
+	owner   string
 }
 
 // hook is one definition of a webhook as the engine runs it. A definition
@@ -260,6 +270,8 @@ func New(st Store, webhooks []Webhook, opts Options) (*Engine, error) {
 		states:  make(map[string]*hookState, len(webhooks)),
 		wake:    make(chan struct{}, 1),
 		results: make(chan outcome, 4*opts.Workers),
+
+		lostGrace: lostClaimGrace,
 	}
 	e.parallel = 1
 	if cc, ok := st.(ConcurrentClaimer); ok {
@@ -541,11 +553,12 @@ func (e *Engine) load(ctx context.Context) error {
 // in flight finish; shortly before the deadline (a third of the time left,
 // at most two seconds, is kept for writing) it cancels those still running — their deliveries stay
 // pending and are retried, the canceled attempt logged — and gives back,
-// unattempted, claimed jobs not sent yet. It then writes every result, and
-// gives up at the deadline: what is not written by then stays leased until
-// the lease runs out and is attempted again, so nothing is lost. Stop
-// returns an error when it gave up on a write; it is safe to call more than
-// once.
+// unattempted, claimed jobs not sent yet, and what claims that returned an
+// error may hold. It then writes every result, and gives up at the
+// deadline: what is not written by then stays leased until the lease runs
+// out and is attempted again, so nothing is lost. Stop returns an error
+// when it gave up on writing a result or a release of claimed jobs; it is
+// safe to call more than once.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -562,6 +575,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 
 	e.cancel()
 	e.claimWG.Wait() // no job is claimed after this
+	e.handOverLost()
 
 	soft := ctx
 	if dl, ok := ctx.Deadline(); ok {
@@ -622,6 +636,7 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
 	set := e.set()
 	e.dropStale(set)
 	now := e.opts.Now()
+	blocked := e.releaseLost(ctx, now)
 	for _, h := range set.order {
 		if ctx.Err() != nil {
 			return false
@@ -632,7 +647,7 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
 		// Jobs queued while the engine's workers were all busy start now
 		// if workers are free.
 		e.dispatch(ctx, sendCtx, h, nil, time.Time{})
-		if h.claiming.Load() >= int64(e.parallel) {
+		if h.claiming.Load() >= int64(e.parallel) || blocked[h.Name] {
 			continue
 		}
 		limit := e.claimLimit(h)
@@ -673,8 +688,12 @@ func (e *Engine) claimFor(ctx, sendCtx context.Context, h *hook, limit int, now 
 		Owner: owner, Now: now, Limit: limit, Lease: h.lease, Webhook: h.Name,
 	})
 	if err != nil {
+		// The store may have committed the claim all the same (its answer
+		// lost, or canceled by Stop too late): what the token holds is
+		// given back once the store answers (see releaseLost).
+		e.addLost(h, owner, now)
 		if ctx.Err() == nil {
-			e.opts.Logger.Warn("claim deliveries", "webhook", h.Name, "err", err)
+			e.opts.Logger.Warn("claim deliveries", "webhook", h.Name, "owner", owner, "err", err)
 		}
 		return false, err
 	}
@@ -867,11 +886,15 @@ func (e *Engine) finishLoop() {
 	const maxBatch = 256
 	batch := make([]store.Result, 0, maxBatch)
 	release := map[string][]string{} // owner token -> delivery ids
+	var owners []string              // tokens of failed claims
 	for o := range e.results {
 		batch = batch[:0]
 		clear(release)
+		owners = owners[:0]
 		add := func(o outcome) {
-			if o.release {
+			if o.owner != "" {
+				owners = append(owners, o.owner)
+			} else if o.release {
 				release[o.res.Owner] = append(release[o.res.Owner], o.res.Attempt.DeliveryID)
 			} else {
 				batch = append(batch, o.res)
@@ -898,6 +921,7 @@ func (e *Engine) finishLoop() {
 				return e.st.Release(ctx, owner, ids, e.opts.Now())
 			})
 		}
+		e.releaseOwners(owners)
 		// A finished delivery may unblock the next ordered one.
 		e.signal()
 	}

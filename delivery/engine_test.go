@@ -329,6 +329,8 @@ func TestEngineBackends(t *testing.T) {
 		{"Ordered", testOrdered},
 		{"Debounce", testDebounce},
 		{"StoreDownMidRun", testStoreDownMidRun},
+		{"ClaimAnswerLost", testClaimAnswerLost},
+		{"ClaimAnswerLostAtStop", testClaimAnswerLostAtStop},
 	}
 	for _, b := range []backend{sqliteBackend, postgresBackend} {
 		t.Run(b.name, func(t *testing.T) {
@@ -516,7 +518,7 @@ func testDebounce(t *testing.T, b backend) {
 	quiet(t, "more requests", func() bool { return rcv.Count() > 4 })
 }
 
-// flaky wraps a store; while down, Claim, Finish and Release fail.
+// flaky wraps a store; while down, Claim, Finish, Release and ReleaseOwner fail.
 type flaky struct {
 	store.Store
 	down     atomic.Bool
@@ -547,6 +549,14 @@ func (f *flaky) Release(ctx context.Context, owner string, ids []string, next ti
 		return errStoreDown
 	}
 	return f.Store.Release(ctx, owner, ids, next)
+}
+
+func (f *flaky) ReleaseOwner(ctx context.Context, owner string, next time.Time) error {
+	if f.down.Load() {
+		f.failures.Add(1)
+		return errStoreDown
+	}
+	return f.Store.ReleaseOwner(ctx, owner, next)
 }
 
 // The store goes away while requests are in flight and events keep being

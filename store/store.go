@@ -50,6 +50,11 @@ type Store interface {
 	// due again at next. No attempt is logged and the attempt count does not
 	// change; ids that owner does not hold are left alone.
 	Release(ctx context.Context, owner string, ids []string, next time.Time) error
+	// ReleaseOwner gives back every pending delivery leased by owner (a
+	// claim whose answer was lost): the lease is cleared and the delivery is
+	// due again at next; no attempt is logged and the attempt count does not
+	// change. Deliveries of other owners, and final ones, are left alone.
+	ReleaseOwner(ctx context.Context, owner string, next time.Time) error
 
 	// AddAttempt logs a manual attempt (resend, test) without changing the
 	// schedule; it sets the status to delivered when the attempt succeeded.

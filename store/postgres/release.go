@@ -26,6 +26,20 @@ func (s *Store) Release(ctx context.Context, owner string, ids []string, next ti
 	return nil
 }
 
+// ReleaseOwner implements store.Store. It reads only pending rows (through
+// a partial index on status = 'pending'): no index on lease_owner, which
+// every claim changes.
+func (s *Store) ReleaseOwner(ctx context.Context, owner string, next time.Time) error {
+	if owner == "" {
+		return errors.New("postgres: release owner: owner: is required")
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1, updated_at = now()
+		WHERE status = 'pending' AND lease_owner = $2`, next, owner); err != nil {
+		return fmt.Errorf("postgres: release owner %q: %w", owner, err)
+	}
+	return nil
+}
+
 // decodeJobs decodes each job's event from its stored body, spreading large
 // batches over a few goroutines: decoding is most of a claim's CPU time.
 func decodeJobs(jobs []store.Job, bodies [][]byte) error {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimOneWebhook", testClaimOneWebhook},
 		{"Ordered", testOrdered},
 		{"Release", testRelease},
+		{"ReleaseOwner", testReleaseOwner},
 		{"AttemptsRoundTrip", testAttemptsRoundTrip},
 		{"AddAttempt", testAddAttempt},
 		{"FinishInvalid", testFinishInvalid},
