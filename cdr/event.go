@@ -132,8 +132,19 @@ func (e *Event) Validate() error {
 	return nil
 }
 
-// UnmarshalJSON decodes an event, choosing the record type from the event type.
+// UnmarshalJSON decodes an event, choosing the record type from the event
+// type. It decodes in one pass what encoding/json would decode the same way
+// (see decodeEventFast), the rest with encoding/json.
 func (e *Event) UnmarshalJSON(data []byte) error {
+	if decodeEventFast(data, e) {
+		return nil
+	}
+	return e.decodeStd(data)
+}
+
+// decodeStd decodes an event with encoding/json: the reference for
+// decodeEventFast, and the decoder of what it leaves (errors included).
+func (e *Event) decodeStd(data []byte) error {
 	var raw struct {
 		ID     string          `json:"id"`
 		Type   string          `json:"type"`

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -114,7 +115,10 @@ func (s *Sender) Send(ctx context.Context, req *Request, timeout time.Duration, 
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	secrets := append(append([]string(nil), signer.Secrets()...), req.Redact...)
+	// The secrets, the redactions and the signatures made below, in one
+	// allocation.
+	secrets := make([]string, 0, len(signer.Secrets())+len(req.Redact)+signer.Len())
+	secrets = append(append(secrets, signer.Secrets()...), req.Redact...)
 	method := req.Method
 	if method == "" {
 		method = http.MethodPost
@@ -134,8 +138,11 @@ func (s *Sender) Send(ctx context.Context, req *Request, timeout time.Duration, 
 	signer.SetHeaders(header, deliveryID, now, req.Body)
 	// A receiver may echo the signature; it reveals no key but the log
 	// treats it like the header it came in.
-	for sig := range strings.FieldsSeq(header.Get(HeaderWebhookSignature)) {
-		if _, b64, ok := strings.Cut(sig, ","); ok {
+	// The value is Sign's: "v1,<base64>" items separated by one space.
+	for rest := header.Get(HeaderWebhookSignature); rest != ""; {
+		var sig string
+		sig, rest, _ = strings.Cut(rest, " ")
+		if _, b64, ok := strings.Cut(sig, ","); ok && b64 != "" {
 			secrets = append(secrets, b64)
 		}
 	}
@@ -143,7 +150,7 @@ func (s *Sender) Send(ctx context.Context, req *Request, timeout time.Duration, 
 	logBody := req.Body[:min(len(req.Body), MaxLoggedRequestBody)]
 	res.Request = LoggedRequest{
 		Method:  method,
-		URL:     RedactURL(req.URL, secrets),
+		URL:     redactURL(req.URL, secrets),
 		Headers: RedactHeaders(header, secrets),
 		Body:    RedactString(sanitizeText(trimPartialRune(logBody)), secrets),
 	}
@@ -174,7 +181,7 @@ func (s *Sender) Send(ctx context.Context, req *Request, timeout time.Duration, 
 		res.Outcome = Classify(0, err, nil, now, s.RetryOn)
 		return res
 	}
-	prefix, readErr := ReadBodyPrefix(resp.Body, MaxLoggedBody)
+	prefix, readErr := readBodyPrefixPooled(resp.Body)
 	_ = resp.Body.Close()
 	res.Latency = time.Since(start)
 	res.Response = &LoggedResponse{
@@ -214,4 +221,38 @@ func newRequest(ctx context.Context, method, url string, body *bytes.Reader) (*h
 		return nil, errors.New("url has no host")
 	}
 	return r, nil
+}
+
+// prefixBufs holds the buffers readBodyPrefixPooled reads into.
+var prefixBufs = sync.Pool{New: func() any { return new([MaxLoggedBody]byte) }}
+
+// readBodyPrefixPooled is ReadBodyPrefix(r, MaxLoggedBody) reading into a
+// pooled buffer: only the prefix read is copied out, not the whole
+// MaxLoggedBody bytes allocated per response.
+func readBodyPrefixPooled(r io.Reader) (string, error) {
+	if r == nil {
+		return "", nil
+	}
+	buf := prefixBufs.Get().(*[MaxLoggedBody]byte)
+	defer prefixBufs.Put(buf)
+	b := buf[:]
+	m, err := io.ReadFull(r, b)
+	b = b[:m]
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		err = nil
+	case nil:
+		_, _ = io.CopyN(io.Discard, r, MaxDrain)
+		b = trimPartialRune(b)
+	}
+	return sanitizeText(b), err
+}
+
+// redactURL is RedactURL without parsing a URL that cannot hold a password
+// (a userinfo needs an '@').
+func redactURL(raw string, secrets []string) string {
+	if strings.IndexByte(raw, '@') < 0 {
+		return RedactString(raw, secrets)
+	}
+	return RedactURL(raw, secrets)
 }

@@ -115,15 +115,28 @@ type mac struct {
 	buf []byte
 }
 
+// Canonical forms of the Standard Webhooks header names, as http.Header
+// keys them.
+const (
+	canonicalWebhookID        = "Webhook-Id"
+	canonicalWebhookTimestamp = "Webhook-Timestamp"
+	canonicalWebhookSignature = "Webhook-Signature"
+)
+
 // SetHeaders sets webhook-id, webhook-timestamp and, when s has secrets,
 // webhook-signature on h (Go's canonical key forms; header names are
 // case-insensitive on the wire). A nil Signer sets only the id and time.
 func (s *Signer) SetHeaders(h http.Header, id string, ts time.Time, body []byte) {
-	h.Set(HeaderWebhookID, id)
-	h.Set(HeaderWebhookTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	// The keys are written in their canonical form directly (h.Set would
+	// build it anew each time), the values share one backing array.
+	vals := make([]string, 3)
+	vals[0], vals[1] = id, strconv.FormatInt(ts.Unix(), 10)
+	h[canonicalWebhookID] = vals[0:1:1]
+	h[canonicalWebhookTimestamp] = vals[1:2:2]
 	if sig := s.Sign(id, ts, body); sig != "" {
-		h.Set(HeaderWebhookSignature, sig)
+		vals[2] = sig
+		h[canonicalWebhookSignature] = vals[2:3:3]
 	} else {
-		h.Del(HeaderWebhookSignature)
+		delete(h, canonicalWebhookSignature)
 	}
 }

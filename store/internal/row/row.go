@@ -36,7 +36,7 @@ func MakeEventRow(e *cdr.Event) (EventRow, error) {
 	if e.Record == nil {
 		return EventRow{}, fmt.Errorf("event %q: record: is required", e.ID)
 	}
-	body, err := json.Marshal(e)
+	body, err := cdr.AppendEventJSON(make([]byte, 0, 1024), e) // what json.Marshal writes, without its checking pass
 	if err != nil {
 		return EventRow{}, fmt.Errorf("event %q: encode: %w", e.ID, err)
 	}
@@ -63,8 +63,10 @@ func MakeEventRow(e *cdr.Event) (EventRow, error) {
 
 // DecodeEvent decodes an event body stored by MakeEventRow.
 func DecodeEvent(body []byte) (cdr.Event, error) {
+	// UnmarshalJSON checks the syntax itself: json.Unmarshal would scan the
+	// body once more first.
 	var e cdr.Event
-	if err := json.Unmarshal(body, &e); err != nil {
+	if err := e.UnmarshalJSON(body); err != nil {
 		return cdr.Event{}, fmt.Errorf("decode stored event: %w", err)
 	}
 	return e, nil
@@ -92,17 +94,6 @@ func CheckResult(r *store.Result) error {
 		return fmt.Errorf("result for delivery %q: next_attempt_at: is required when status is pending", r.Attempt.DeliveryID)
 	}
 	return nil
-}
-
-// EncodeRequest returns the JSON stored for an attempt's request.
-func EncodeRequest(r store.HTTPRequest) ([]byte, error) { return json.Marshal(r) }
-
-// EncodeResponse returns the JSON stored for an attempt's response, nil for none.
-func EncodeResponse(r *store.HTTPResponse) ([]byte, error) {
-	if r == nil {
-		return nil, nil
-	}
-	return json.Marshal(r)
 }
 
 // DecodeAttemptJSON decodes the stored request and response of an attempt into a.
