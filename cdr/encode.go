@@ -5,7 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/cdrgw/cdrgw/internal/jsonscan"
 )
 
 // MarshalJSON encodes the event: the bytes encoding/json writes for it by
@@ -20,9 +21,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 func AppendEventJSON(dst []byte, e *Event) ([]byte, error) {
 	var err error
 	b := append(dst, `{"id":`...)
-	b = appendString(b, e.ID)
+	b = jsonscan.AppendString(b, e.ID)
 	b = append(b, `,"type":`...)
-	b = appendString(b, string(e.Type))
+	b = jsonscan.AppendString(b, string(e.Type))
 	b = append(b, `,"time":`...)
 	if b, err = appendTime(b, e.Time); err != nil {
 		return nil, err
@@ -172,7 +173,7 @@ func appendRecord(b []byte, r Record) ([]byte, error) {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = appendString(b, v)
+				b = jsonscan.AppendString(b, v)
 			}
 			b = append(b, ']')
 		}
@@ -252,9 +253,9 @@ func appendBase(b []byte, r *Base) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = jsonscan.AppendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, r.Custom[k])
+		b = jsonscan.AppendString(b, r.Custom[k])
 	}
 	return append(b, '}'), nil
 }
@@ -287,7 +288,7 @@ func appendTransfer(b []byte, t Transfer) []byte {
 }
 
 func appendStringField(b []byte, prefix, s string) []byte {
-	return appendString(append(b, prefix...), s)
+	return jsonscan.AppendString(append(b, prefix...), s)
 }
 
 func appendIntField(b []byte, prefix string, n int) []byte {
@@ -309,68 +310,4 @@ func appendTimePtr(b []byte, t *time.Time) ([]byte, error) {
 		return append(b, "null"...), nil
 	}
 	return appendTime(b, *t)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// plainByte tells the ASCII bytes encoding/json writes as they are (it
-// escapes controls, '"', '\\' and, for HTML safety, '<', '>' and '&').
-var plainByte = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendString appends s as a JSON string exactly as encoding/json does
-// (HTML-safe escapes, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped).
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if plainByte[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
