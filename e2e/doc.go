@@ -7,8 +7,9 @@
 // gateway with SIGKILL at three seeded random moments while records are being
 // posted and delivered, restart it on the same store, and check that every
 // event the gateway acknowledged with 202 reached the receiver, with no more
-// duplicates than there were deliveries claimed but not finished at the
-// kills. They run on SQLite and on PostgreSQL (store/postgres/pgtest).
+// duplicates than there were attempts in flight at the kills (deliveries
+// the killed process held leased and had sent), checked per delivery. They
+// run on SQLite and on PostgreSQL (store/postgres/pgtest).
 //
 // The replica test starts three gateways on one PostgreSQL schema and checks
 // that they share the work and that each delivery is sent exactly once. The

@@ -446,26 +446,43 @@ func waitQueueEmpty(client *http.Client, base string, timeout time.Duration) err
 	return fmt.Errorf("queue not empty after %s: %w", timeout, last)
 }
 
-// claimedBy counts the deliveries that the gateway process pid had claimed
-// and not finished: after a SIGKILL, the attempts it had in flight (sent or
-// not, answered or not). Lease owners are host:pid:random.
-func claimedBy(ctx context.Context, storeURL string, pid int) (int, error) {
-	q := fmt.Sprintf(`SELECT count(*) FROM deliveries WHERE status = 'pending' AND lease_owner LIKE '%%:%d:%%'`, pid)
-	var n int
+// claimedBy returns the ids of the deliveries that the gateway process pid
+// holds leased and has not finished (status pending, its lease owner), in
+// id order. After a SIGKILL these are the jobs it had claimed: those queued
+// (claimed ahead, never sent) and those it had sent without writing their
+// result. Lease owners are host:pid:random#n.
+func claimedBy(ctx context.Context, storeURL string, pid int) ([]string, error) {
+	q := fmt.Sprintf(`SELECT id FROM deliveries WHERE status = 'pending' AND lease_owner LIKE '%%:%d:%%' ORDER BY id`, pid)
+	var ids []string
 	if path, ok := strings.CutPrefix(storeURL, "sqlite://"); ok {
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		defer db.Close()
-		err = db.QueryRowContext(ctx, q).Scan(&n)
-		return n, err
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			ids = append(ids, id)
+		}
+		return ids, rows.Err()
 	}
 	conn, err := pgx.Connect(ctx, storeURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer conn.Close(ctx)
-	err = conn.QueryRow(ctx, q).Scan(&n)
-	return n, err
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	return ids, err
 }
