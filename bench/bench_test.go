@@ -133,7 +133,9 @@ func accept(b *testing.B, eng *delivery.Engine, evs []cdr.Event) {
 // goroutines posts the same bodies to the same receiver, once just before
 // and once just after the engine, and counts the mean of the two, so that
 // the machine's load drifting during the round weighs on both sides alike.
-// It reports both rates and engine/plain.
+// It reports both rates and engine/plain, the CPU time of this process per
+// delivery (the receiver included) and, with a PostgreSQL server on this
+// machine, the server's CPU time per delivery (db-cpu-us/delivery).
 func BenchmarkDelivery(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
@@ -142,7 +144,9 @@ func BenchmarkDelivery(b *testing.B) {
 			rcv := receiver.Start(b, nil)
 			hook := newWebhook(b, rcv.URL)
 			ctx := context.Background()
-			var engineTook, plainTook, engineCPU time.Duration
+			var engineTook, plainTook, engineCPU, dbCPU time.Duration
+			_, dbLocal := serverCPU("postgres")
+			dbLocal = dbLocal && be.name == "postgres"
 			total := 0
 			for range b.N {
 				b.StopTimer()
@@ -159,6 +163,7 @@ func BenchmarkDelivery(b *testing.B) {
 				base := rcv.Count()
 				b.StartTimer()
 
+				db0, _ := serverCPU("postgres")
 				start, cpu0 := time.Now(), cpuTime()
 				if err := eng.Start(ctx); err != nil {
 					b.Fatal(err)
@@ -169,6 +174,8 @@ func BenchmarkDelivery(b *testing.B) {
 				}
 				engineTook += time.Since(start)
 				engineCPU += cpuTime() - cpu0
+				db1, _ := serverCPU("postgres")
+				dbCPU += db1 - db0
 
 				b.StopTimer()
 				after, err := st.Stats(ctx, time.Now())
@@ -191,6 +198,9 @@ func BenchmarkDelivery(b *testing.B) {
 			b.ReportMetric(plainRate, "plain/s")
 			b.ReportMetric(engineRate/plainRate, "ratio")
 			b.ReportMetric(float64(engineCPU.Microseconds())/float64(total), "cpu-us/delivery")
+			if dbLocal {
+				b.ReportMetric(float64(dbCPU.Microseconds())/float64(total), "db-cpu-us/delivery")
+			}
 		})
 	}
 }

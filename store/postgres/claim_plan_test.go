@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,18 +58,24 @@ func TestClaimPlan(t *testing.T) {
 				t.Fatal(err)
 			}
 			tests := []struct {
-				one        bool
+				one, after bool
 				want, deny string
 			}{
-				{true, "Index Scan using deliveries_due_webhook on deliveries", "deliveries_due on"},
-				{false, "Index Scan using deliveries_due on deliveries", "deliveries_due_webhook"},
+				{true, false, "Index Scan using deliveries_due_webhook on deliveries", "deliveries_due on"},
+				{false, false, "Index Scan using deliveries_due on deliveries", "deliveries_due_webhook"},
+				// From a cursor, the index range starts at the cursor: the
+				// rows before it are not read at all.
+				{true, true, "AND (ROW(next_attempt_at, seq) > ROW(", "deliveries_due on"},
 			}
 			for _, tc := range tests {
 				args := []any{"w", now.Add(time.Minute), now, []string{}, 10}
 				if tc.one {
 					args = append(args, "crm")
 				}
-				rows, err := conn.Query(t.Context(), "EXPLAIN "+postgres.ClaimQuery(tc.one), args...)
+				if tc.after {
+					args = append(args, now.Add(-time.Hour), int64(100))
+				}
+				rows, err := conn.Query(t.Context(), "EXPLAIN "+postgres.ClaimQuery(tc.one, tc.after), args...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -79,8 +86,13 @@ func TestClaimPlan(t *testing.T) {
 				text := strings.Join(plan, "\n")
 				// The ordering check looks up a webhook and key.
 				const ordering = "deliveries_pending_key on deliveries p"
+				if tc.after && !slices.ContainsFunc(plan, func(l string) bool {
+					return strings.Contains(l, "Index Cond: ((webhook = ") && strings.Contains(l, tc.want)
+				}) {
+					t.Errorf("stats %v, %s: the cursor is not an index condition of deliveries_due_webhook:\n%s", stats, mode, text)
+				}
 				if !strings.Contains(text, tc.want) || !strings.Contains(text, ordering) || strings.Contains(text, tc.deny) || strings.Contains(text, "Seq Scan") {
-					t.Errorf("stats %v, %s, one webhook %v: plan does not contain %q and %q (or contains %q or a Seq Scan):\n%s", stats, mode, tc.one, tc.want, ordering, tc.deny, text)
+					t.Errorf("stats %v, %s, one webhook %v, after %v: plan does not contain %q and %q (or contains %q or a Seq Scan):\n%s", stats, mode, tc.one, tc.after, tc.want, ordering, tc.deny, text)
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,8 @@ type Store struct {
 	now    func() time.Time
 
 	group *group.Committer // combines concurrent Accepts
+
+	cursors claimCursors // where the next claim of a webhook starts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -291,10 +294,13 @@ func scanDelivery(sc pgx.Row, extra ...any) (store.Delivery, int64, error) {
 // "webhook = $6": an "OR $6 is empty" in front of it would keep the planner
 // off the index. The index's predicate keeps it out of the ordering check
 // (see migrations/0002_claim_by_webhook.sql).
-func claimQuery(one bool) string {
+func claimQuery(one, after bool) string {
 	webhook := ""
 	if one {
 		webhook = "AND webhook = $6"
+	}
+	if after {
+		webhook += " AND (next_attempt_at, seq) > ($7, $8)"
 	}
 	return `WITH c AS (
 			UPDATE deliveries d SET lease_owner = $1, lease_until = $2
@@ -306,6 +312,68 @@ func claimQuery(one bool) string {
 			WHERE d.seq = s.seq
 			RETURNING d.*, s.next_attempt_at AS due)
 		SELECT ` + deliveryCols + `, e.body::text FROM c d JOIN events e ON e.id = d.event_id ORDER BY d.due, d.seq`
+}
+
+// claimCursors remembers, per webhook, the claim order position (due time,
+// seq) of the last delivery its latest full claim took, so that the next
+// claim of that webhook starts after it.
+//
+// A claim leases rows without moving them in the due index (so that the
+// update stays HOT, see migrations/0004_hot_claims.sql), so while a webhook
+// has a backlog its leased rows stay at the front of the index and every
+// claim would read past each of them, fetching its row to see the lease:
+// with claim-ahead that was most of a claim's work. Rows before the cursor
+// that become claimable later (a lease that expired, a claim given back)
+// are taken by the next claim from the front, which happens after a claim
+// that was not full, when the cursor is older than cursorMaxAge, and always
+// for ordered deliveries (a later delivery of a key becomes claimable when
+// the earlier one finishes, behind the cursor).
+type claimCursors struct {
+	mu sync.Mutex
+	m  map[string]claimCursor
+}
+
+type claimCursor struct {
+	due time.Time
+	seq int64
+	set time.Time // when the cursor was set, by the store's clock
+}
+
+// cursorMaxAge bounds how long rows behind a cursor can wait.
+const cursorMaxAge = time.Second
+
+// get returns the cursor of webhook, if it has a fresh one.
+func (c *claimCursors) get(webhook string, now time.Time) (claimCursor, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.m[webhook]
+	if !ok || now.Sub(cur.set) >= cursorMaxAge || now.Before(cur.set) {
+		return claimCursor{}, false
+	}
+	return cur, true
+}
+
+// update records the outcome of a claim of webhook that started from the
+// front (fromFront) or from a cursor: a full claim of unordered deliveries
+// moves the cursor forward to its last row; any other claim clears it.
+func (c *claimCursors) update(webhook string, full, ordered, fromFront bool, last claimCursor) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !full || ordered {
+		delete(c.m, webhook)
+		return
+	}
+	cur, ok := c.m[webhook]
+	if ok && (last.due.Before(cur.due) || last.due.Equal(cur.due) && last.seq <= cur.seq) {
+		return // a parallel claim got further
+	}
+	if ok && !fromFront {
+		last.set = cur.set // age counts from the last claim from the front
+	}
+	if c.m == nil {
+		c.m = make(map[string]claimCursor)
+	}
+	c.m[webhook] = last
 }
 
 // Claim implements store.Store.
@@ -335,14 +403,25 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 	var b pgx.Batch
 	b.Queue(`SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
 		set_config('jit', 'off', true), ` + asyncCommit)
-	args := []any{p.Owner, until, p.Now, exclude, max(p.Limit, 1)}
+	limit := max(p.Limit, 1)
+	args := []any{p.Owner, until, p.Now, exclude, limit}
+	var (
+		cur   claimCursor
+		after bool
+	)
+	clock := time.Now()
 	if p.Webhook != "" {
 		args = append(args, p.Webhook)
+		if cur, after = s.cursors.get(p.Webhook, clock); after {
+			args = append(args, cur.due, cur.seq)
+		}
 	}
-	b.Queue(claimQuery(p.Webhook != ""), args...)
+	b.Queue(claimQuery(p.Webhook != "", after), args...)
 	var (
-		jobs   []store.Job
-		bodies [][]byte
+		jobs    []store.Job
+		bodies  [][]byte
+		last    claimCursor
+		ordered bool
 	)
 	err := func() error {
 		br := s.pool.SendBatch(ctx, &b)
@@ -354,10 +433,14 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 		defer rows.Close()
 		for rows.Next() {
 			var body string // a string is a copy: it outlives the batch
-			d, _, err := scanDelivery(rows, &body)
+			d, seq, err := scanDelivery(rows, &body)
 			if err != nil {
 				return err
 			}
+			// The claim leaves next_attempt_at as it was: it is the row's
+			// position in claim order.
+			last = claimCursor{due: d.NextAttemptAt, seq: seq, set: clock}
+			ordered = ordered || d.Ordered
 			jobs = append(jobs, store.Job{Delivery: d, Lease: p.Owner})
 			bodies = append(bodies, []byte(body))
 		}
@@ -369,6 +452,9 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 	}()
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim: %w", err)
+	}
+	if p.Webhook != "" {
+		s.cursors.update(p.Webhook, len(jobs) == limit, ordered, !after, last)
 	}
 	// Events are decoded after the commit, so that locks are held shorter.
 	if err := decodeJobs(jobs, bodies); err != nil {
