@@ -3,46 +3,38 @@ package bench
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 )
 
-// clockTick is USER_HZ, the unit of the CPU times in /proc/PID/stat; it is
-// 100 on every Linux architecture Go supports.
+// clockTick is USER_HZ, the unit of the CPU times in /proc/stat; it is 100
+// on every Linux architecture Go supports.
 const clockTick = 10 * time.Millisecond
 
-// serverCPU returns the CPU time used so far by the processes of this
-// machine whose command name is comm (the PostgreSQL server's backends and
-// workers for "postgres"), and whether any was found. Processes that exit
-// between two readings take their time with them, so compare readings taken
-// while the same backends live (a pool keeps its connections).
-func serverCPU(comm string) (time.Duration, bool) {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	found := false
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ... utime(14) stime(15): comm may hold
-		// spaces and parentheses, so split after its last ')'.
-		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if open < 0 || end < open || string(b[open+1:end]) != comm {
-			continue
-		}
-		f := bytes.Fields(b[end+1:])
-		if len(f) < 13 {
-			continue
-		}
-		u, err1 := strconv.ParseInt(string(f[11]), 10, 64)
-		s, err2 := strconv.ParseInt(string(f[12]), 10, 64)
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		ticks += u + s
-		found = true
+// machineCPU returns the CPU time all processes of this machine have used
+// since boot (user, nice, system, irq and softirq time in /proc/stat), and
+// whether it could be read. Less this process's own CPU time over the same
+// span, it is what the rest of the machine used: the PostgreSQL server,
+// its background workers (those that exited in the span too) and anything
+// else that ran, so it is the database's cost only on an otherwise quiet
+// machine.
+func machineCPU() (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
 	}
-	return time.Duration(ticks) * clockTick, found
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 8 || string(f[0]) != "cpu" {
+		return 0, false
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		n, err := strconv.ParseInt(string(f[i]), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, true
 }
