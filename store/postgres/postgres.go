@@ -319,7 +319,7 @@ func claimQuery(one, after bool) string {
 // claim of that webhook starts after it.
 //
 // A claim leases rows without moving them in the due index (so that the
-// update stays HOT, see migrations/0004_hot_claims.sql), so while a webhook
+// update stays HOT, see migrations/0004_delivery_throughput.sql), so while a webhook
 // has a backlog its leased rows stay at the front of the index and every
 // claim would read past each of them, fetching its row to see the lease:
 // with claim-ahead that was most of a claim's work. Rows before the cursor
