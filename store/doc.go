@@ -37,7 +37,14 @@
 // duplicates by the stable delivery id). On SQLite a claim also moves
 // next_attempt_at to the end of the lease, so leased rows leave the head of
 // the queue; while a delivery is leased its NextAttemptAt is therefore not
-// meaningful. AddAttempt logs a manual attempt (resend, test send) without
+// meaningful. On PostgreSQL a claim leaves next_attempt_at alone, so that
+// the row is updated in place without new index entries (a HOT update; the
+// table keeps half of each page free for it); instead each store remembers
+// where the last full claim of a webhook ended and starts the next claim of
+// that webhook there, going back to the head of the queue after a claim that
+// was not full, at least once a second, and for ordered deliveries. A lease
+// that ran out is therefore taken again within about a second of running
+// out. AddAttempt logs a manual attempt (resend, test send) without
 // touching the schedule or the attempt count, and marks the delivery
 // delivered when it succeeded.
 //
