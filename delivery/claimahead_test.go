@@ -152,3 +152,68 @@ func TestEngineWorkersShared(t *testing.T) {
 		t.Fatalf("peaks of running attempts %d", m)
 	}
 }
+
+// claimCounter records the limits of the claims of one webhook.
+type claimCounter struct {
+	store.Store
+	webhook string
+	mu      sync.Mutex
+	limits  []int
+}
+
+func (c *claimCounter) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, error) {
+	if p.Webhook == c.webhook {
+		c.mu.Lock()
+		c.limits = append(c.limits, p.Limit)
+		c.mu.Unlock()
+	}
+	return c.Store.Claim(ctx, p)
+}
+
+// A failing webhook whose attempts end one at a time claims once half its
+// slots are free, not once per freed slot: its claims share the store with
+// the healthy webhooks'.
+func TestEngineFailingClaimsInBatches(t *testing.T) {
+	const concurrency = 8
+	var calls atomic.Int64
+	rcv := rcvr.Start(t, func(*rcvr.Request) rcvr.Response {
+		// Staggered: the slots free one by one.
+		n := calls.Add(1)
+		return rcvr.Response{Status: 500, Delay: time.Duration(n%concurrency) * 3 * time.Millisecond}
+	})
+	st := &claimCounter{Store: sqliteBackend.open(t), webhook: "crm"}
+	eng, err := New(st, []Webhook{newHook(t, spec("crm", rcv.URL, cdr.TypeCallEnded), func(w *Webhook) {
+		w.Concurrency, w.FailingAfter, w.MaxAttempts = concurrency, -1, 1000
+		w.Retry = Backoff{Schedule: Fixed, Interval: time.Millisecond}
+	})}, Options{Owner: "t", Client: NewClient(true), PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, st: st.Store, eng: eng}
+	evs := make([]cdr.Event, 40)
+	for i := range evs {
+		evs[i] = ended(i)
+	}
+	r.accept(evs...)
+	if err := eng.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "attempts", func() bool { return calls.Load() >= 200 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := eng.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	small := 0
+	for _, l := range st.limits {
+		if l < concurrency/2 {
+			small++
+		}
+	}
+	t.Logf("%d requests, %d claims, limits %v", calls.Load(), len(st.limits), st.limits)
+	if small > 0 {
+		t.Errorf("%d of %d claims of the failing webhook asked for fewer than %d jobs", small, len(st.limits), concurrency/2)
+	}
+}

@@ -175,7 +175,10 @@ type hookState struct {
 	paused   atomic.Bool
 	health   *Health
 	lastOK   atomic.Bool // the latest attempt that reached the endpoint succeeded
-	backlog  atomic.Bool // the latest claim came back full
+	// lastFailed: the latest attempt that reached the endpoint failed
+	// (false, like lastOK, before the first).
+	lastFailed atomic.Bool
+	backlog    atomic.Bool // the latest claim came back full
 
 	claiming     atomic.Int64 // claims running on their own (parallel > 1)
 	claimingJobs atomic.Int64 // the jobs they may bring
@@ -744,6 +747,13 @@ func (e *Engine) claimLimit(h *hook) int {
 	if queued > 0 && limit < max(1, h.Concurrency/2) {
 		return 0
 	}
+	// A failing webhook's attempts end together (a hanging endpoint's at
+	// its timeout, in waves): it claims once half its slots are free rather
+	// than once per freed slot, so that its claims, which share the store
+	// with every other webhook's, stay few.
+	if h.lastFailed.Load() && running > 0 && limit < max(1, h.Concurrency/2) {
+		return 0
+	}
 	return limit
 }
 
@@ -1003,6 +1013,7 @@ func (e *Engine) attempt(ctx context.Context, h *hook, j store.Job) outcome {
 	ok := r.Outcome.Final == Delivered
 	h.health.Record(ok, status, r.Latency)
 	h.lastOK.Store(ok)
+	h.lastFailed.Store(!ok)
 	switch {
 	case ok:
 		res.Status = store.StatusDelivered
