@@ -188,8 +188,10 @@ func later(a, b time.Time) time.Time {
 // latency alone and next to a webhook whose endpoint hangs until its
 // timeout on every request. The target is "within 10 %"; the
 // assertion is much looser (the race detector and a shared 2-core machine make
-// single runs noisy), and the measured figures are logged: run with -v, and
-// without -race for representative numbers.
+// single runs noisy), and the measured figures are logged (-v). Its bursts
+// are too small to measure the target (the throughput ratio swings from
+// about 0.7 to 1.07 run to run): BenchmarkHangingEndpoint in package bench
+// is the measurement.
 func TestHangingEndpointIsolation(t *testing.T) {
 	burst, paced, gap := 300, 150, 3*time.Millisecond
 	if testing.Short() || raceEnabled {
@@ -224,10 +226,9 @@ func TestHangingEndpointIsolation(t *testing.T) {
 	if h.hangRequests < 4 {
 		t.Fatalf("the hanging endpoint got %d requests: the measurement did not include it", h.hangRequests)
 	}
-	// Known cost (reported to the store owner): a claim for one webhook
-	// walks the due index past every due delivery of the others, so the
-	// hanging webhook's growing backlog adds ~0.5 ms per 1,000 rows to each
-	// of the healthy webhook's claims; the bounds leave room for it.
+	// The bounds are loose for the noise of single small runs; the
+	// hanging webhook's backlog no longer slows the healthy webhook's claims
+	// (each webhook claims through its own due index, migration 0002).
 	if tputRatio < 0.5 {
 		t.Errorf("throughput with a hanging endpoint is %.0f%% of the run without it", 100*tputRatio)
 	}
