@@ -89,10 +89,15 @@
 // its latest attempt succeeded, it also claims ahead: up to twice its
 // concurrency more is leased and queued, so that a worker that finishes an
 // attempt starts the next at once instead of waiting for a claim's round
-// trips. A failing or hanging endpoint never claims ahead. A queued job
-// starts only while its lease still covers the webhook's timeout and half
-// the lease's margin, else it is released; queued jobs of a webhook that is
-// paused or removed, and all of them at Stop, are released unattempted
+// trips. A failing or hanging endpoint never claims ahead, and while
+// attempts of a webhook whose latest attempt failed are running it claims
+// only once half its slots are free: a hanging endpoint's attempts end in
+// waves at its timeout, and one claim per wave instead of one per freed
+// slot keeps its claims from taking the store from healthy webhooks. A
+// queued job starts only while its lease still covers the webhook's timeout
+// and half the lease's margin, else it is released; queued jobs of a
+// webhook that is paused or removed, and all of them at Stop, are released
+// unattempted
 // too. A store that implements ConcurrentClaimer (PostgreSQL) gets that
 // many claims of one webhook at once and as many loops writing results;
 // SQLite, with its single writer, gets one of each.
