@@ -97,9 +97,9 @@
 // queued job starts only while its lease still covers the webhook's timeout
 // and half the lease's margin, else it is released; queued jobs of a
 // webhook that is paused or removed, and all of them at Stop, are released
-// unattempted
-// too. A store that implements ConcurrentClaimer (PostgreSQL) gets that
-// many claims of one webhook at once and as many loops writing results;
+// unattempted too. A store that implements ConcurrentClaimer (PostgreSQL)
+// gets that many claims of one webhook at once and as many loops writing
+// results;
 // SQLite, with its single writer, gets one of each.
 //
 // Each claim call leases under its own token (Options.Owner#n): a result
