@@ -99,8 +99,7 @@
 // webhook that is paused or removed, and all of them at Stop, are released
 // unattempted too. A store that implements ConcurrentClaimer (PostgreSQL)
 // gets that many claims of one webhook at once and as many loops writing
-// results;
-// SQLite, with its single writer, gets one of each.
+// results; SQLite, with its single writer, gets one of each.
 //
 // Each claim call leases under its own token (Options.Owner#n): a result
 // that arrives after its lease expired and was claimed again, even by the
