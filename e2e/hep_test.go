@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ func TestServeSIPTap(t *testing.T) {
 		ExtraSources: fmt.Sprintf("  - {name: tap, type: sip, listen: %q}\n", tapAddr),
 	})
 	g.mustStart()
+	// The gateway is ready once its store is; a source binds its socket on
+	// its own and says so on /api/sources.
+	waitSourceConnected(t, g.URL, "tap")
 
 	raddr, err := net.ResolveUDPAddr("udp", tapAddr)
 	if err != nil {
@@ -117,6 +121,7 @@ func TestServeHEPSource(t *testing.T) {
 		ExtraSources: fmt.Sprintf("  - {name: sbc, type: hep, listen: %q}\n", hepAddr),
 	})
 	g.mustStart()
+	waitSourceConnected(t, g.URL, "sbc")
 
 	conn, err := net.Dial("udp", hepAddr)
 	if err != nil {
@@ -169,4 +174,31 @@ func freeUDPAddr(t *testing.T) string {
 	}
 	t.Fatal("no free loopback port for UDP and TCP")
 	return ""
+}
+
+// waitSourceConnected waits until GET /api/sources of the gateway at base
+// lists the source name as connected (its listeners bound).
+func waitSourceConnected(t *testing.T, base, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/api/sources")
+		if err == nil {
+			var srcs []struct {
+				Name      string `json:"name"`
+				Connected bool   `json:"connected"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&srcs)
+			resp.Body.Close()
+			for _, s := range srcs {
+				if s.Name == name && s.Connected {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("source %s not connected after 10s (last error: %v)", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
