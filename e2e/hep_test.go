@@ -43,16 +43,7 @@ func readRecording(t *testing.T) []byte {
 func TestServeSIPTap(t *testing.T) {
 	t.Parallel()
 	stream := readRecording(t)
-	tapAddr := freeUDPAddr(t)
-	recv := receiver.Start(t, nil)
-	g := newGateway(t, "siptap", gatewayConfig{
-		Store: sqliteURL(t), Receiver: recv.URL, Events: "call.ended",
-		ExtraSources: fmt.Sprintf("  - {name: tap, type: sip, listen: %q}\n", tapAddr),
-	})
-	g.mustStart()
-	// The gateway is ready once its store is; a source binds its socket on
-	// its own and says so on /api/sources.
-	waitSourceConnected(t, g.URL, "tap")
+	tapAddr, recv := startWithUDPSource(t, "siptap", "tap", "sip")
 
 	raddr, err := net.ResolveUDPAddr("udp", tapAddr)
 	if err != nil {
@@ -114,14 +105,7 @@ func TestServeSIPTap(t *testing.T) {
 func TestServeHEPSource(t *testing.T) {
 	t.Parallel()
 	stream := readRecording(t)
-	hepAddr := freeUDPAddr(t)
-	recv := receiver.Start(t, nil)
-	g := newGateway(t, "hep", gatewayConfig{
-		Store: sqliteURL(t), Receiver: recv.URL, Events: "call.ended",
-		ExtraSources: fmt.Sprintf("  - {name: sbc, type: hep, listen: %q}\n", hepAddr),
-	})
-	g.mustStart()
-	waitSourceConnected(t, g.URL, "sbc")
+	hepAddr, recv := startWithUDPSource(t, "hep", "sbc", "hep")
 
 	conn, err := net.Dial("udp", hepAddr)
 	if err != nil {
@@ -174,6 +158,25 @@ func freeUDPAddr(t *testing.T) string {
 	}
 	t.Fatal("no free loopback port for UDP and TCP")
 	return ""
+}
+
+// startWithUDPSource starts the real binary (named gw in logs) on a fresh
+// SQLite store with a call.ended webhook to a new receiver and one more
+// source, name, of type typ (sip or hep) listening on a free UDP address;
+// it returns when that source has bound its socket (the gateway is ready
+// once its store is; a source binds on its own and says so on
+// /api/sources).
+func startWithUDPSource(t *testing.T, gw, name, typ string) (addr string, recv *receiver.Receiver) {
+	t.Helper()
+	addr = freeUDPAddr(t)
+	recv = receiver.Start(t, nil)
+	g := newGateway(t, gw, gatewayConfig{
+		Store: sqliteURL(t), Receiver: recv.URL, Events: "call.ended",
+		ExtraSources: fmt.Sprintf("  - {name: %s, type: %s, listen: %q}\n", name, typ, addr),
+	})
+	g.mustStart()
+	waitSourceConnected(t, g.URL, name)
+	return addr, recv
 }
 
 // waitSourceConnected waits until GET /api/sources of the gateway at base

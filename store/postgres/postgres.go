@@ -409,7 +409,7 @@ func (s *Store) Claim(ctx context.Context, p store.ClaimParams) ([]store.Job, er
 		cur   claimCursor
 		after bool
 	)
-	clock := time.Now()
+	clock := s.now()
 	if p.Webhook != "" {
 		args = append(args, p.Webhook)
 		if cur, after = s.cursors.get(p.Webhook, clock); after {
