@@ -82,7 +82,14 @@
 // record that fails to render still gets its delivery, which then fails
 // with the render error in its attempt log (retrying cannot help).
 //
-// The engine claims due deliveries per webhook. A claim takes no more than
+// The engine claims due deliveries per webhook, when it knows some may be
+// due: an accept or a result wakes it for the webhook at the time its
+// deliveries fall due (at once, or after a delay, a debounce window or a
+// retry interval; a finished ordered delivery lets the next of its key go
+// at once), so a retry goes out on time and a finished attempt costs no
+// claim that finds nothing. Every Options.PollInterval (default 250 ms) it
+// also claims for every webhook, for what it cannot know of: another
+// replica's accepts and leases that ran out. A claim takes no more than
 // the webhook's free concurrency slots (default 4) within the engine's free
 // workers (default 64), so a webhook whose endpoint hangs holds only its own
 // slots. While a webhook has a backlog (its latest claim came back full) and

@@ -154,6 +154,8 @@ type outcome struct {
 	res     store.Result
 	release bool
 	owner   string
+	webhook string // of the delivery (res, release)
+	ordered bool   // the delivery is ordered: finishing it may unblock the next
 }
 
 // hook is one definition of a webhook as the engine runs it. A definition
@@ -179,6 +181,7 @@ type hookState struct {
 	// (false, like lastOK, before the first).
 	lastFailed atomic.Bool
 	backlog    atomic.Bool // the latest claim came back full
+	dues       dueState    // when its deliveries fall due, as far as the engine knows
 
 	claiming     atomic.Int64 // claims running on their own (parallel > 1)
 	claimingJobs atomic.Int64 // the jobs they may bring
@@ -371,6 +374,7 @@ func (e *Engine) PutWebhook(ctx context.Context, w Webhook) error {
 	h.hookState = st
 	e.hooks.Store(e.set().with(h))
 	e.pruneStates()
+	st.dues.dirty.Store(true) // it may have deliveries pending from before
 	e.signal()
 	return nil
 }
@@ -461,8 +465,27 @@ func (e *Engine) AcceptBatch(ctx context.Context, events []cdr.Event, force bool
 			e.opts.Metrics.accepted(events[i])
 		}
 	}
-	e.signal()
+	e.markAccepted(batch)
 	return fresh, nil
+}
+
+// markAccepted marks the webhooks of a committed batch due when its
+// deliveries fall due (see markDue).
+func (e *Engine) markAccepted(batch []store.NewEvent) {
+	var first map[string]time.Time
+	for _, ev := range batch {
+		for _, d := range ev.Deliveries {
+			if first == nil {
+				first = map[string]time.Time{}
+			}
+			if t, ok := first[d.Webhook]; !ok || d.NotBefore.Before(t) {
+				first[d.Webhook] = d.NotBefore
+			}
+		}
+	}
+	for webhook, at := range first {
+		e.markDue(webhook, at)
+	}
 }
 
 // deliveriesFor returns the deliveries ev causes: one per active webhook that
@@ -608,9 +631,14 @@ func (e *Engine) Stop(ctx context.Context) error {
 	return nil
 }
 
+// claimLoop claims until ctx is done: when woken (an accept, a result, a
+// freed slot, a webhook change), when a due time the engine knows of comes,
+// and every Options.PollInterval, when every webhook is claimed for (see
+// markAllDue).
 func (e *Engine) claimLoop(ctx, sendCtx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var polled time.Time // of the latest poll, by the real clock
 	for {
 		select {
 		case <-ctx.Done():
@@ -618,7 +646,21 @@ func (e *Engine) claimLoop(ctx, sendCtx context.Context) {
 		case <-e.wake:
 		case <-timer.C:
 		}
-		for e.claim(ctx, sendCtx) {
+		if time.Since(polled) >= e.opts.PollInterval {
+			polled = time.Now()
+			e.markAllDue()
+		}
+		var next int64
+		for {
+			more, n := e.claim(ctx, sendCtx)
+			next = n
+			if !more {
+				break
+			}
+		}
+		wait := e.opts.PollInterval - time.Since(polled)
+		if next != 0 {
+			wait = min(wait, time.Duration(next-e.opts.Now().UnixNano()))
 		}
 		if !timer.Stop() {
 			select {
@@ -626,26 +668,31 @@ func (e *Engine) claimLoop(ctx, sendCtx context.Context) {
 			default:
 			}
 		}
-		timer.Reset(e.opts.PollInterval)
+		timer.Reset(max(wait, 0))
 	}
 }
 
-// claim claims due work for each webhook that has room, and reports whether
-// a claim came back full, so that more may be due at once. Every claim call
+// claim claims due work for each webhook that has room and may have some
+// (see dueState), and reports whether a claim came back full, so that more
+// may be due at once, and the earliest future due time the engine knows of
+// (unix ns, 0 if none). Every claim call
 // leases under its own owner token (Options.Owner#n), so a result that comes
 // back after its lease expired and was taken again, even by this process,
 // cannot change the newer attempt's delivery.
-func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
+func (e *Engine) claim(ctx, sendCtx context.Context) (more bool, next int64) {
 	set := e.set()
 	e.dropStale(set)
 	now := e.opts.Now()
 	blocked := e.releaseLost(ctx, now)
 	for _, h := range set.order {
 		if ctx.Err() != nil {
-			return false
+			return false, 0
 		}
 		if h.paused.Load() {
 			continue
+		}
+		if n := h.dues.take(now.UnixNano()); n != 0 && (next == 0 || n < next) {
+			next = n
 		}
 		// Jobs queued while the engine's workers were all busy start now
 		// if workers are free.
@@ -653,14 +700,22 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
 		if h.claiming.Load() >= int64(e.parallel) || blocked[h.Name] {
 			continue
 		}
+		// Nothing is due that the engine knows of: the webhook waits for a
+		// wake-up (markDue) or the poll.
+		if !h.dues.dirty.Load() && !h.backlog.Load() {
+			continue
+		}
 		limit := e.claimLimit(h)
 		if limit <= 0 {
 			continue
 		}
+		// Cleared before the claim reads: what falls due after it is
+		// marked again (markDue runs after the store commits).
+		h.dues.dirty.Store(false)
 		if e.parallel == 1 {
 			full, err := e.claimFor(ctx, sendCtx, h, limit, now)
 			if err != nil {
-				return false
+				return false, next
 			}
 			more = more || full
 			continue
@@ -680,7 +735,7 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool) {
 			}
 		}()
 	}
-	return more && ctx.Err() == nil
+	return more && ctx.Err() == nil, next
 }
 
 // claimFor claims up to limit due jobs of h and dispatches them; it reports
@@ -691,6 +746,7 @@ func (e *Engine) claimFor(ctx, sendCtx context.Context, h *hook, limit int, now 
 		Owner: owner, Now: now, Limit: limit, Lease: h.lease, Webhook: h.Name,
 	})
 	if err != nil {
+		h.dues.dirty.Store(true)
 		// The store may have committed the claim all the same (its answer
 		// lost, or canceled by Stop too late): what the token holds is
 		// given back once the store answers (see releaseLost).
@@ -821,7 +877,9 @@ func (e *Engine) takeWorker() bool {
 func (e *Engine) work(ctx, sendCtx context.Context, h *hook, j store.Job) {
 	defer e.workWG.Done()
 	for {
-		e.results <- e.attempt(sendCtx, h, j)
+		o := e.attempt(sendCtx, h, j)
+		o.webhook, o.ordered = j.Delivery.Webhook, j.Delivery.Ordered
+		e.results <- o
 		var ok bool
 		if h, j, ok = e.next(ctx, h.hookState); !ok {
 			e.signal()
@@ -887,7 +945,10 @@ func (e *Engine) dropStale(set *hookSet) {
 // which gives them back (store Release).
 func (e *Engine) release(jobs []store.Job) {
 	for _, j := range jobs {
-		e.results <- outcome{release: true, res: store.Result{Owner: j.Lease, Attempt: store.Attempt{DeliveryID: j.Delivery.ID}}}
+		e.results <- outcome{
+			release: true, webhook: j.Delivery.Webhook, ordered: j.Delivery.Ordered,
+			res: store.Result{Owner: j.Lease, Attempt: store.Attempt{DeliveryID: j.Delivery.ID}},
+		}
 	}
 }
 
@@ -897,17 +958,32 @@ func (e *Engine) finishLoop() {
 	batch := make([]store.Result, 0, maxBatch)
 	release := map[string][]string{} // owner token -> delivery ids
 	var owners []string              // tokens of failed claims
+	dues := map[string]time.Time{}   // webhook -> earliest due time the writes make
 	for o := range e.results {
 		batch = batch[:0]
 		clear(release)
 		owners = owners[:0]
+		clear(dues)
+		due := func(webhook string, at time.Time) {
+			if t, ok := dues[webhook]; !ok || at.Before(t) {
+				dues[webhook] = at
+			}
+		}
 		add := func(o outcome) {
-			if o.owner != "" {
+			switch {
+			case o.owner != "":
 				owners = append(owners, o.owner)
-			} else if o.release {
+			case o.release:
 				release[o.res.Owner] = append(release[o.res.Owner], o.res.Attempt.DeliveryID)
-			} else {
+				due(o.webhook, e.opts.Now())
+			default:
 				batch = append(batch, o.res)
+				if o.res.Status == store.StatusPending {
+					due(o.webhook, o.res.NextAttemptAt)
+				} else if o.ordered {
+					// The next delivery of the same key may go now.
+					due(o.webhook, e.opts.Now())
+				}
 			}
 		}
 		add(o)
@@ -932,8 +1008,9 @@ func (e *Engine) finishLoop() {
 			})
 		}
 		e.releaseOwners(owners)
-		// A finished delivery may unblock the next ordered one.
-		e.signal()
+		for webhook, at := range dues {
+			e.markDue(webhook, at)
+		}
 	}
 }
 
@@ -1117,6 +1194,7 @@ func (e *Engine) SetPaused(ctx context.Context, webhook string, paused bool) err
 	h.paused.Store(paused)
 	if !paused {
 		h.consecutive, h.raised = 0, false
+		h.dues.dirty.Store(true)
 	}
 	h.mu.Unlock()
 	e.signal() // resumed: claim; paused: give back the jobs queued ahead

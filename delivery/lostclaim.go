@@ -87,6 +87,7 @@ func (e *Engine) releaseLost(ctx context.Context, now time.Time) (blocked map[st
 			continue
 		}
 		e.opts.Logger.Info("gave back the deliveries of a failed claim", "webhook", l.webhook, "owner", l.owner)
+		e.markDue(l.webhook, now)
 	}
 	if failed != nil && ctx.Err() == nil {
 		e.opts.Logger.Warn("give back the deliveries of failed claims", "claims", len(keep), "err", failed)

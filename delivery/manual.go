@@ -132,6 +132,8 @@ func (e *Engine) Resend(ctx context.Context, deliveryID string) (ManualAttempt, 
 	if err := e.st.AddAttempt(wctx, m.Attempt, m.OK); err != nil {
 		return m, fmt.Errorf("resend delivery %q: log attempt: %w", deliveryID, err)
 	}
+	// A delivered ordered delivery lets the next of its key go.
+	e.markDue(d.Webhook, e.opts.Now())
 	if m.OK {
 		e.opts.Metrics.attempt(h.Name, string(store.StatusDelivered), time.Duration(m.Attempt.LatencyMS)*time.Millisecond)
 	}
@@ -266,6 +268,6 @@ func (e *Engine) AcceptPlanned(ctx context.Context, planned []Planned, force boo
 			e.opts.Metrics.accepted(planned[i].Event)
 		}
 	}
-	e.signal()
+	e.markAccepted(batch)
 	return fresh, nil
 }
