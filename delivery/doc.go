@@ -100,8 +100,13 @@
 // attempts of a webhook whose latest attempt failed are running it claims
 // only once half its slots are free: a hanging endpoint's attempts end in
 // waves at its timeout, and one claim per wave instead of one per freed
-// slot keeps its claims from taking the store from healthy webhooks. A
-// queued job starts only while its lease still covers the webhook's timeout
+// slot keeps its claims from taking the store from healthy webhooks. Such a
+// webhook also starts its attempts one every latency/concurrency (the
+// latest failed attempt's latency), the rate its slots allow anyway, but
+// spread: a hanging endpoint's attempts would otherwise start together and
+// end together at the timeout, and each wave of reconnections and failed
+// results would hold up the healthy webhooks for a moment. A queued job
+// starts only while its lease still covers the webhook's timeout
 // and half the lease's margin, else it is released; queued jobs of a
 // webhook that is paused or removed, and all of them at Stop, are released
 // unattempted too. A store that implements ConcurrentClaimer (PostgreSQL)

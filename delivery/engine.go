@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -181,13 +182,17 @@ type hookState struct {
 	// (false, like lastOK, before the first).
 	lastFailed atomic.Bool
 	backlog    atomic.Bool // the latest claim came back full
-	dues       dueState    // when its deliveries fall due, as far as the engine knows
+	// failLatency: the latency of the latest failed attempt that reached
+	// the endpoint (ns), for pacing (see pace).
+	failLatency atomic.Int64
+	dues        dueState // when its deliveries fall due, as far as the engine knows
 
 	claiming     atomic.Int64 // claims running on their own (parallel > 1)
 	claimingJobs atomic.Int64 // the jobs they may bring
 
-	qmu   sync.Mutex
-	queue []queued // claimed ahead and not started, oldest first
+	qmu       sync.Mutex
+	queue     []queued  // claimed ahead and not started, oldest first
+	nextStart time.Time // paced: no attempt starts before (real clock; see pace)
 
 	mu          sync.Mutex
 	consecutive int
@@ -650,18 +655,14 @@ func (e *Engine) claimLoop(ctx, sendCtx context.Context) {
 			polled = time.Now()
 			e.markAllDue()
 		}
-		var next int64
+		var wait time.Duration
 		for {
-			more, n := e.claim(ctx, sendCtx)
-			next = n
-			if !more {
+			var more bool
+			if more, wait = e.claim(ctx, sendCtx); !more {
 				break
 			}
 		}
-		wait := e.opts.PollInterval - time.Since(polled)
-		if next != 0 {
-			wait = min(wait, time.Duration(next-e.opts.Now().UnixNano()))
-		}
+		wait = min(wait, e.opts.PollInterval-time.Since(polled))
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -672,31 +673,38 @@ func (e *Engine) claimLoop(ctx, sendCtx context.Context) {
 	}
 }
 
+// noWait is claim's wait when nothing is known to come.
+const noWait = time.Duration(math.MaxInt64)
+
 // claim claims due work for each webhook that has room and may have some
 // (see dueState), and reports whether a claim came back full, so that more
-// may be due at once, and the earliest future due time the engine knows of
-// (unix ns, 0 if none). Every claim call
+// may be due at once, and how long until the next thing it knows will come:
+// a due time or a paced webhook's next start (noWait if none). Every claim call
 // leases under its own owner token (Options.Owner#n), so a result that comes
 // back after its lease expired and was taken again, even by this process,
 // cannot change the newer attempt's delivery.
-func (e *Engine) claim(ctx, sendCtx context.Context) (more bool, next int64) {
+func (e *Engine) claim(ctx, sendCtx context.Context) (more bool, wait time.Duration) {
 	set := e.set()
 	e.dropStale(set)
 	now := e.opts.Now()
 	blocked := e.releaseLost(ctx, now)
+	wait = noWait
 	for _, h := range set.order {
 		if ctx.Err() != nil {
-			return false, 0
+			return false, wait
 		}
 		if h.paused.Load() {
 			continue
 		}
-		if n := h.dues.take(now.UnixNano()); n != 0 && (next == 0 || n < next) {
-			next = n
+		if n := h.dues.take(now.UnixNano()); n != 0 {
+			wait = min(wait, time.Duration(n-now.UnixNano()))
 		}
-		// Jobs queued while the engine's workers were all busy start now
-		// if workers are free.
+		// Jobs queued while the engine's workers were all busy, or while
+		// the webhook is paced, start now if they may.
 		e.dispatch(ctx, sendCtx, h, nil, time.Time{})
+		if w := h.paceWait(time.Now()); w > 0 {
+			wait = min(wait, w)
+		}
 		if h.claiming.Load() >= int64(e.parallel) || blocked[h.Name] {
 			continue
 		}
@@ -715,7 +723,7 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool, next int64) {
 		if e.parallel == 1 {
 			full, err := e.claimFor(ctx, sendCtx, h, limit, now)
 			if err != nil {
-				return false, next
+				return false, wait
 			}
 			more = more || full
 			continue
@@ -735,7 +743,7 @@ func (e *Engine) claim(ctx, sendCtx context.Context) (more bool, next int64) {
 			}
 		}()
 	}
-	return more && ctx.Err() == nil, next
+	return more && ctx.Err() == nil, wait
 }
 
 // claimFor claims up to limit due jobs of h and dispatches them; it reports
@@ -817,6 +825,7 @@ func (e *Engine) claimLimit(h *hook) int {
 // worker for each free slot while the engine has free workers.
 func (e *Engine) dispatch(ctx, sendCtx context.Context, h *hook, jobs []store.Job, until time.Time) {
 	var start, expired []store.Job
+	pace, now := h.pace(), time.Now()
 	h.qmu.Lock()
 	for _, j := range jobs {
 		h.queue = append(h.queue, queued{job: j, until: until})
@@ -828,9 +837,13 @@ func (e *Engine) dispatch(ctx, sendCtx context.Context, h *hook, jobs []store.Jo
 			expired = append(expired, q.job)
 			continue
 		}
+		if h.waits(pace, now) {
+			break // the claim loop comes back at nextStart (see claim)
+		}
 		if !e.takeWorker() {
 			break
 		}
+		h.started(pace, now)
 		h.queue = h.queue[1:]
 		start = append(start, q.job)
 		n := h.assigned.Add(1)
@@ -900,13 +913,19 @@ func (e *Engine) next(ctx context.Context, st *hookState) (*hook, store.Job, boo
 	st.qmu.Lock()
 	defer st.qmu.Unlock()
 	if ctx.Err() == nil && cur != nil && cur.hookState == st && !cur.paused.Load() && st.assigned.Load() <= int64(cur.Concurrency) {
+		pace, now := cur.pace(), time.Now()
 		for len(st.queue) > 0 {
 			q := st.queue[0]
-			st.queue = st.queue[1:]
 			if !e.startable(cur, q) {
+				st.queue = st.queue[1:]
 				expired = append(expired, q.job)
 				continue
 			}
+			if cur.waits(pace, now) {
+				break // the slot goes; the claim loop starts the job in time
+			}
+			cur.started(pace, now)
+			st.queue = st.queue[1:]
 			if len(st.queue) <= (2*claimAhead-1)*cur.Concurrency/2 {
 				e.signal()
 			}
@@ -1089,6 +1108,9 @@ func (e *Engine) attempt(ctx context.Context, h *hook, j store.Job) outcome {
 	}
 	ok := r.Outcome.Final == Delivered
 	h.health.Record(ok, status, r.Latency)
+	if !ok {
+		h.failLatency.Store(int64(r.Latency))
+	}
 	h.lastOK.Store(ok)
 	h.lastFailed.Store(!ok)
 	switch {
