@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,4 +58,65 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// walFrames reads the number of frames in the WAL since it last started
+// over (mxFrame, at byte 16 of the wal-index header in the -shm file, in
+// the machine's byte order; https://sqlite.org/walformat.html).
+func walFrames(t *testing.T, path string) uint32 {
+	t.Helper()
+	f, err := os.Open(path + "-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], 16); err != nil {
+		t.Fatal(err)
+	}
+	return binary.NativeEndian.Uint32(b[:])
+}
+
+// Under a steady flow of commits the WAL starts over after every
+// background checkpoint, instead of growing until the writer's automatic
+// checkpoint copies it inside a commit (8,000 pages, a stall of every write
+// for as long as that takes). Without the checkpoint on the writer
+// connection the WAL reaches that size here.
+func TestCheckpointRestartsWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cdrgw.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const (
+		rate = 500 // commits per second, each one event with two deliveries
+		run  = 4 * time.Second
+	)
+	var peak, restarts, last uint32
+	start := time.Now()
+	for i := 0; time.Since(start) < run; i++ {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate)))
+		ev := storetest.Event(i, fmt.Sprint("wal-", i))
+		ds := []store.NewDelivery{
+			{ID: fmt.Sprintf("a%06d", i), Webhook: "a", Key: ev.Record.Key()},
+			{ID: fmt.Sprintf("b%06d", i), Webhook: "b", Key: ev.Record.Key()},
+		}
+		if _, err := s.Accept(t.Context(), []store.NewEvent{{Event: ev, Deliveries: ds}}); err != nil {
+			t.Fatal(err)
+		}
+		n := walFrames(t, path)
+		if n < last {
+			restarts++
+		}
+		last, peak = n, max(peak, n)
+	}
+	t.Logf("WAL peak %d frames, started over %d times in %v", peak, restarts, run)
+	if want := uint32(run / sqlite.CheckpointInterval / 2); restarts < want {
+		t.Fatalf("the WAL started over %d times in %v (peak %d frames), want at least %d (one per checkpoint interval of %v, halved)",
+			restarts, run, peak, want, sqlite.CheckpointInterval)
+	}
+	if peak >= 8000 {
+		t.Fatalf("the WAL reached %d frames: the writer's automatic checkpoint (8,000) copied it", peak)
+	}
 }
