@@ -105,7 +105,10 @@
 // latest failed attempt's latency), the rate its slots allow anyway, but
 // spread: a hanging endpoint's attempts would otherwise start together and
 // end together at the timeout, and each wave of reconnections and failed
-// results would hold up the healthy webhooks for a moment. A queued job
+// results would hold up the healthy webhooks for a moment. The results of
+// failed attempts are held for up to 50 ms and written with the next batch
+// of other results, so a failing endpoint costs the store no writes of its
+// own while other webhooks deliver. A queued job
 // starts only while its lease still covers the webhook's timeout
 // and half the lease's margin, else it is released; queued jobs of a
 // webhook that is paused or removed, and all of them at Stop, are released

@@ -971,23 +971,40 @@ func (e *Engine) release(jobs []store.Job) {
 	}
 }
 
+// maxHold is how long the finish loop holds the result of a failed attempt
+// for the next batch of other results (see finishLoop).
+const maxHold = 50 * time.Millisecond
+
 // finishLoop writes results in batches until the results channel is closed.
+// The results of failed attempts are held for up to maxHold and written
+// with the next batch that has other results in it, or alone once the
+// oldest has waited that long or enough are held: a failing endpoint's
+// results, which come one at a time, then cost no write of their own,
+// which on SQLite would hold the single writer from the healthy webhooks'
+// accepts, claims and results. Holding one only delays its retry's due
+// time by as much; a crash loses it as it would lose an attempt in flight
+// (the lease expires and the delivery is attempted again).
 func (e *Engine) finishLoop() {
 	const maxBatch = 256
 	batch := make([]store.Result, 0, maxBatch)
+	var held []outcome               // results of failed attempts not yet written
 	release := map[string][]string{} // owner token -> delivery ids
 	var owners []string              // tokens of failed claims
 	dues := map[string]time.Time{}   // webhook -> earliest due time the writes make
-	for o := range e.results {
+	due := func(webhook string, at time.Time) {
+		if t, ok := dues[webhook]; !ok || at.Before(t) {
+			dues[webhook] = at
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	closed := false
+	for !closed {
+		var others int // results in batch that are not held ones
 		batch = batch[:0]
 		clear(release)
 		owners = owners[:0]
 		clear(dues)
-		due := func(webhook string, at time.Time) {
-			if t, ok := dues[webhook]; !ok || at.Before(t) {
-				dues[webhook] = at
-			}
-		}
 		add := func(o outcome) {
 			switch {
 			case o.owner != "":
@@ -995,28 +1012,55 @@ func (e *Engine) finishLoop() {
 			case o.release:
 				release[o.res.Owner] = append(release[o.res.Owner], o.res.Attempt.DeliveryID)
 				due(o.webhook, e.opts.Now())
+			case o.res.Status != store.StatusDelivered:
+				if len(held) == 0 {
+					timer.Reset(maxHold)
+				}
+				held = append(held, o)
 			default:
 				batch = append(batch, o.res)
-				if o.res.Status == store.StatusPending {
-					due(o.webhook, o.res.NextAttemptAt)
-				} else if o.ordered {
+				others++
+				if o.ordered {
 					// The next delivery of the same key may go now.
 					due(o.webhook, e.opts.Now())
 				}
 			}
 		}
-		add(o)
+		expired := false
+		select {
+		case o, ok := <-e.results:
+			if !ok {
+				closed = true
+				break
+			}
+			add(o)
+		case <-timer.C:
+			expired = true
+		}
 	fill:
-		for len(batch) < maxBatch {
+		for !closed && len(batch)+len(held) < maxBatch {
 			select {
 			case o, ok := <-e.results:
 				if !ok {
+					closed = true
 					break fill
 				}
 				add(o)
 			default:
 				break fill
 			}
+		}
+		if len(held) > 0 && (others > 0 || expired || closed || len(held) >= maxBatch/4) {
+			for _, o := range held {
+				batch = append(batch, o.res)
+				if o.res.Status == store.StatusPending {
+					due(o.webhook, o.res.NextAttemptAt)
+				} else if o.ordered {
+					due(o.webhook, e.opts.Now())
+				}
+			}
+			held = held[:0]
+			timer.Stop()
 		}
 		if len(batch) > 0 {
 			e.write("write delivery results", len(batch), func(ctx context.Context) error { return e.st.Finish(ctx, batch) })
