@@ -321,16 +321,7 @@ func BenchmarkLatency500(b *testing.B) {
 					b.Fatal(err)
 				}
 				for _, r := range got {
-					var body struct {
-						CallID string `json:"call_id"`
-					}
-					if err := json.Unmarshal(r.Body, &body); err != nil {
-						b.Fatalf("receiver body %q: %v", r.Body, err)
-					}
-					i, ok := index[body.CallID]
-					if !ok {
-						b.Fatalf("receiver got unknown call_id %q", body.CallID)
-					}
+					i := eventIndex(b, r, index)
 					lat = append(lat, max(r.At.Sub(accepted[i]), 0))
 				}
 				b.StartTimer()
@@ -351,6 +342,23 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// eventIndex returns the index, in the index map made from the sent events'
+// record keys (their call ids), of the event a received request carries.
+func eventIndex(b *testing.B, q receiver.Request, index map[string]int) int {
+	b.Helper()
+	var body struct {
+		CallID string `json:"call_id"`
+	}
+	if err := json.Unmarshal(q.Body, &body); err != nil {
+		b.Fatalf("receiver body %q: %v", q.Body, err)
+	}
+	i, ok := index[body.CallID]
+	if !ok {
+		b.Fatalf("receiver got unknown call_id %q", body.CallID)
+	}
+	return i
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"slices"
 	"sync"
@@ -96,26 +95,8 @@ func runPaired(b *testing.B, be backend) pairedRun {
 
 	hook := newWebhook(b, healthy.URL)
 	hook.Name = healthyName
-	h := callWebhook(b, hang.URL)
-	h.Name, h.Concurrency = hangingName, hangConcurrency
-	h.Timeout, h.MaxAttempts = 200*time.Millisecond, 1000
-	h.Retry = delivery.Backoff{Schedule: delivery.Fixed, Interval: time.Millisecond}
-	h.FailingAfter = -1
-	client := delivery.NewClient(true)
-	defer client.CloseIdleConnections()
-	eng, err := delivery.New(st, []delivery.Webhook{hook, h}, delivery.Options{
-		Owner: "bench-paired", Workers: *concurrency + hangConcurrency, Client: client,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := eng.Stop(sctx); err != nil {
-			b.Errorf("stop: %v", err)
-		}
-	}()
+	eng, stop := newIsolationEngine(b, st, []delivery.Webhook{hook, hangingWebhook(b, hang.URL, true)}, "bench-paired")
+	defer stop()
 	accept(b, eng, callEvents(hangBacklog))
 	if err := eng.Start(ctx); err != nil {
 		b.Fatal(err)
@@ -188,16 +169,7 @@ func runPaired(b *testing.B, be backend) pairedRun {
 	}
 	got := healthy.WaitT(b, base+n, time.Minute)[base:]
 	for _, q := range got {
-		var body struct {
-			CallID string `json:"call_id"`
-		}
-		if err := json.Unmarshal(q.Body, &body); err != nil {
-			b.Fatalf("receiver body %q: %v", q.Body, err)
-		}
-		i, ok := index[body.CallID]
-		if !ok {
-			b.Fatalf("receiver got unknown call_id %q", body.CallID)
-		}
+		i := eventIndex(b, q, index)
 		lat := max(q.At.Sub(accepted[i]), 0)
 		switch side[i] {
 		case 1:

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/cdrgw/cdrgw/delivery"
 	"github.com/cdrgw/cdrgw/internal/receiver"
 	"github.com/cdrgw/cdrgw/mapping"
+	"github.com/cdrgw/cdrgw/store"
 	"github.com/cdrgw/cdrgw/store/storetest"
 )
 
@@ -182,33 +182,10 @@ func runIsolation(b *testing.B, be backend, healthy, hang *receiver.Receiver, hi
 	hook.Name = healthyName
 	hooks := []delivery.Webhook{hook}
 	if mode != alone {
-		h := newWebhook(b, hang.URL)
-		if mode == hangOwn {
-			h = callWebhook(b, hang.URL)
-		}
-		h.Name, h.Concurrency = hangingName, hangConcurrency
-		h.Timeout, h.MaxAttempts = 200*time.Millisecond, 1000
-		h.Retry = delivery.Backoff{Schedule: delivery.Fixed, Interval: time.Millisecond}
-		h.FailingAfter = -1
-		hooks = append(hooks, h)
+		hooks = append(hooks, hangingWebhook(b, hang.URL, mode == hangOwn))
 	}
-	client := delivery.NewClient(true)
-	defer client.CloseIdleConnections()
-	eng, err := delivery.New(st, hooks, delivery.Options{
-		Owner: "bench-iso", Workers: *concurrency + hangConcurrency, Client: client,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Stop on every way out (b.Fatal included), before the store closes.
-	// A hanging attempt ends at its timeout, or is cut by Stop.
-	defer func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := eng.Stop(sctx); err != nil {
-			b.Errorf("stop: %v", err)
-		}
-	}()
+	eng, stop := newIsolationEngine(b, st, hooks, "bench-iso")
+	defer stop()
 
 	if err := eng.SetPaused(ctx, healthyName, true); err != nil {
 		b.Fatal(err)
@@ -255,6 +232,47 @@ func runIsolation(b *testing.B, be backend, healthy, hang *receiver.Receiver, hi
 	r.lat = pacedLatency(b, eng, healthy)
 	r.hangRequests = hits.Load() - h0
 	return r
+}
+
+// hangingWebhook returns the hanging webhook of the isolation benchmarks,
+// posting to url: subscribed to call.ended only (own: events of its own) or
+// to the healthy webhook's events; timeout 200 ms, 1,000 attempts retried
+// every millisecond, concurrency hangConcurrency, webhook.failing never
+// raised.
+func hangingWebhook(b *testing.B, url string, own bool) delivery.Webhook {
+	b.Helper()
+	h := newWebhook(b, url)
+	if own {
+		h = callWebhook(b, url)
+	}
+	h.Name, h.Concurrency = hangingName, hangConcurrency
+	h.Timeout, h.MaxAttempts = 200*time.Millisecond, 1000
+	h.Retry = delivery.Backoff{Schedule: delivery.Fixed, Interval: time.Millisecond}
+	h.FailingAfter = -1
+	return h
+}
+
+// newIsolationEngine makes an engine over st with workers for the healthy
+// webhook's and the hanging webhook's slots. Call stop on every way out
+// (b.Fatal included) before the store closes: a hanging attempt ends at its
+// timeout, or is cut by Stop.
+func newIsolationEngine(b *testing.B, st store.Store, hooks []delivery.Webhook, owner string) (eng *delivery.Engine, stop func()) {
+	b.Helper()
+	client := delivery.NewClient(true)
+	eng, err := delivery.New(st, hooks, delivery.Options{
+		Owner: owner, Workers: *concurrency + hangConcurrency, Client: client,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return eng, func() {
+		defer client.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := eng.Stop(ctx); err != nil {
+			b.Errorf("stop: %v", err)
+		}
+	}
 }
 
 // callWebhook returns a JSON webhook subscribed to call.ended that posts to
@@ -321,16 +339,7 @@ func pacedLatency(b *testing.B, eng *delivery.Engine, rcv *receiver.Receiver) []
 	got := rcv.WaitT(b, base+n, time.Minute)[base:]
 	lat := make([]time.Duration, 0, len(got))
 	for _, q := range got {
-		var body struct {
-			CallID string `json:"call_id"`
-		}
-		if err := json.Unmarshal(q.Body, &body); err != nil {
-			b.Fatalf("receiver body %q: %v", q.Body, err)
-		}
-		i, ok := index[body.CallID]
-		if !ok {
-			b.Fatalf("receiver got unknown call_id %q", body.CallID)
-		}
+		i := eventIndex(b, q, index)
 		lat = append(lat, max(q.At.Sub(accepted[i]), 0))
 	}
 	slices.Sort(lat)
