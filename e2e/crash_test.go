@@ -2,18 +2,14 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/cdrgw/cdrgw/internal/receiver"
 	"github.com/cdrgw/cdrgw/store/postgres/pgtest"
@@ -422,7 +418,7 @@ type deliveryState struct {
 func deliveryStates(ctx context.Context, storeURL string) (map[string]deliveryState, error) {
 	const q = `SELECT id, status, attempts FROM deliveries`
 	out := map[string]deliveryState{}
-	add := func(scan func(...any) error) error {
+	err := queryStore(ctx, storeURL, q, func(scan func(...any) error) error {
 		var id string
 		var st deliveryState
 		if err := scan(&id, &st.status, &st.attempts); err != nil {
@@ -430,41 +426,8 @@ func deliveryStates(ctx context.Context, storeURL string) (map[string]deliverySt
 		}
 		out[id] = st
 		return nil
-	}
-	if path, ok := strings.CutPrefix(storeURL, "sqlite://"); ok {
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-		if err != nil {
-			return nil, err
-		}
-		defer db.Close()
-		rows, err := db.QueryContext(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := add(rows.Scan); err != nil {
-				return nil, err
-			}
-		}
-		return out, rows.Err()
-	}
-	conn, err := pgx.Connect(ctx, storeURL)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := add(rows.Scan); err != nil {
-			return nil, err
-		}
-	}
-	return out, rows.Err()
+	})
+	return out, err
 }
 
 // cmpOr returns a if it is not nil, else b.

@@ -454,35 +454,53 @@ func waitQueueEmpty(client *http.Client, base string, timeout time.Duration) err
 func claimedBy(ctx context.Context, storeURL string, pid int) ([]string, error) {
 	q := fmt.Sprintf(`SELECT id FROM deliveries WHERE status = 'pending' AND lease_owner LIKE '%%:%d:%%' ORDER BY id`, pid)
 	var ids []string
+	err := queryStore(ctx, storeURL, q, func(scan func(...any) error) error {
+		var id string
+		if err := scan(&id); err != nil {
+			return err
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, err
+}
+
+// queryStore runs q on the store at storeURL (sqlite:// or postgres://),
+// opened for this one query beside the gateway, and calls each with every
+// row's Scan.
+func queryStore(ctx context.Context, storeURL, q string, each func(scan func(...any) error) error) error {
 	if path, ok := strings.CutPrefix(storeURL, "sqlite://"); ok {
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer db.Close()
 		rows, err := db.QueryContext(ctx, q)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return nil, err
+			if err := each(rows.Scan); err != nil {
+				return err
 			}
-			ids = append(ids, id)
 		}
-		return ids, rows.Err()
+		return rows.Err()
 	}
 	conn, err := pgx.Connect(ctx, storeURL)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	return ids, err
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
